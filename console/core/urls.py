@@ -1,0 +1,6 @@
+from django.urls import path
+
+from console.core import views
+
+app_name = "core"
+urlpatterns = [path("health/", views.health, name="health")]

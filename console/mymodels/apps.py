@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MymodelsConfig(AppConfig):
+    name = "console.mymodels"
+    label = "mymodels"

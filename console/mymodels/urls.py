@@ -1,0 +1,2 @@
+app_name = "mymodels"
+urlpatterns = []

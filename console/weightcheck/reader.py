@@ -1,0 +1,121 @@
+"""How the weight check reaches a model folder.
+
+The check only ever lists a folder and reads byte ranges from it, so the same code
+works on a local directory and, through the storage app's adapter, on an
+S3-compatible bucket with range requests. ``CountingReader`` wraps any reader to
+record how many bytes the check fetched (the benchmark's "≤ 0.1 % of weight
+bytes" figure).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path, PurePosixPath
+from typing import Protocol, runtime_checkable
+
+
+class ReaderError(OSError):
+    """A path that is not in the folder, escapes it, or cannot be read."""
+
+
+@runtime_checkable
+class FolderReader(Protocol):
+    def list_files(self) -> dict[str, int]:
+        """Every regular file under the folder, recursively: relative posix path -> size."""
+        ...
+
+    def read(self, path: str, start: int = 0, length: int | None = None) -> bytes:
+        """Bytes ``[start, start+length)`` of ``path`` (to the end when ``length`` is None)."""
+        ...
+
+
+def clean_relative_path(path: str) -> str:
+    """Normalise a folder-relative path and refuse anything that could leave the folder."""
+    if not isinstance(path, str) or not path or "\x00" in path or "\\" in path:
+        raise ReaderError(f"invalid path {path!r}")
+    pure = PurePosixPath(path)
+    if pure.is_absolute() or any(part in ("..", "") for part in pure.parts):
+        raise ReaderError(f"path {path!r} escapes the model folder")
+    parts = [part for part in pure.parts if part != "."]
+    if not parts:
+        raise ReaderError(f"invalid path {path!r}")
+    return "/".join(parts)
+
+
+class LocalFolderReader:
+    """A model folder on the local filesystem.
+
+    Symlinks are followed only while they stay inside the folder: a user who can
+    upload a symlink must not be able to make the check read ``/etc/shadow``.
+    """
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root).resolve()
+
+    def __repr__(self) -> str:
+        return f"LocalFolderReader({str(self.root)!r})"
+
+    def _inside(self, candidate: Path) -> bool:
+        return candidate == self.root or self.root in candidate.parents
+
+    def list_files(self) -> dict[str, int]:
+        if not self.root.is_dir():
+            raise ReaderError(f"{self.root} is not a folder")
+        files: dict[str, int] = {}
+        # os.walk does not follow symlinked directories; symlinked files are kept
+        # only when they resolve inside the folder.
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames.sort()
+            for name in sorted(filenames):
+                full = Path(dirpath) / name
+                try:
+                    resolved = full.resolve(strict=True)
+                    info = resolved.stat()
+                except (OSError, RuntimeError):
+                    continue
+                if not self._inside(resolved) or not stat.S_ISREG(info.st_mode):
+                    continue
+                files[full.relative_to(self.root).as_posix()] = info.st_size
+        return files
+
+    def _resolve(self, path: str) -> Path:
+        relative = clean_relative_path(path)
+        try:
+            resolved = (self.root / relative).resolve(strict=True)
+        except (OSError, RuntimeError) as exc:
+            raise ReaderError(f"{relative}: not found") from exc
+        if not self._inside(resolved):
+            raise ReaderError(f"path {path!r} escapes the model folder")
+        if not resolved.is_file():
+            raise ReaderError(f"{relative}: not a regular file")
+        return resolved
+
+    def read(self, path: str, start: int = 0, length: int | None = None) -> bytes:
+        if start < 0 or (length is not None and length < 0):
+            raise ReaderError(f"invalid range {start}+{length} for {path!r}")
+        resolved = self._resolve(path)
+        with open(resolved, "rb") as handle:
+            handle.seek(start)
+            return handle.read() if length is None else handle.read(length)
+
+
+class CountingReader:
+    """Wraps a reader, remembers the listing and counts the bytes fetched through it."""
+
+    def __init__(self, inner: FolderReader):
+        self.inner = inner
+        self.bytes_read = 0
+        self.reads = 0
+        self._files: dict[str, int] | None = None
+
+    def list_files(self) -> dict[str, int]:
+        if self._files is None:
+            self._files = dict(self.inner.list_files())
+        return self._files
+
+    def read(self, path: str, start: int = 0, length: int | None = None) -> bytes:
+        data = self.inner.read(path, start, length)
+        self.bytes_read += len(data)
+        self.reads += 1
+        return data

@@ -1,0 +1,161 @@
+"""Read and validate a safetensors header through range reads, never the tensor bytes.
+
+The format: 8 bytes little-endian header length N, N bytes of JSON, then the data
+buffer. We apply the rules the safetensors library applies when it opens a file
+(header size limit, JSON object of {dtype, shape, data_offsets}, offsets that tile
+the buffer exactly, buffer size equal to the rest of the file), so a file we accept
+is one that transformers can open.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+from .reader import FolderReader
+
+# Same limit as the safetensors library (MAX_HEADER_SIZE).
+MAX_HEADER_BYTES = 100_000_000
+
+DTYPE_BITS: dict[str, int] = {
+    "BOOL": 8,
+    "U8": 8,
+    "I8": 8,
+    "F8_E5M2": 8,
+    "F8_E4M3": 8,
+    "F8_E4M3FNUZ": 8,
+    "F8_E5M2FNUZ": 8,
+    "F8_E8M0": 8,
+    "I16": 16,
+    "U16": 16,
+    "F16": 16,
+    "BF16": 16,
+    "I32": 32,
+    "U32": 32,
+    "F32": 32,
+    "C64": 64,
+    "F64": 64,
+    "I64": 64,
+    "U64": 64,
+    "F4": 4,
+    "F6_E2M3": 6,
+    "F6_E3M2": 6,
+}
+
+
+class HeaderError(ValueError):
+    """The file is not a well-formed safetensors file; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    dtype: str
+    shape: tuple[int, ...]
+    begin: int
+    end: int
+    file: str
+
+
+@dataclass
+class SafetensorsHeader:
+    file: str
+    header_length: int
+    tensors: dict[str, TensorInfo]
+    metadata: dict[str, str]
+
+
+def read_header(reader: FolderReader, path: str, file_size: int) -> SafetensorsHeader:
+    if file_size < 8:
+        raise HeaderError(f"{path}: {file_size} bytes, too short for a safetensors header (truncated file)")
+    prefix = reader.read(path, 0, 8)
+    if len(prefix) != 8:
+        raise HeaderError(f"{path}: could not read the 8-byte header length (truncated file)")
+    header_length = int.from_bytes(prefix, "little")
+    if header_length > MAX_HEADER_BYTES:
+        raise HeaderError(f"{path}: header length {header_length} exceeds the {MAX_HEADER_BYTES}-byte limit")
+    if header_length > file_size - 8:
+        raise HeaderError(
+            f"{path}: header length {header_length} is larger than the file allows "
+            f"({file_size} bytes in all; truncated or not a safetensors file)"
+        )
+    raw = reader.read(path, 8, header_length)
+    if len(raw) != header_length:
+        raise HeaderError(f"{path}: header cut short ({len(raw)} of {header_length} bytes)")
+    if not raw.startswith(b"{"):
+        raise HeaderError(f"{path}: header does not start with a JSON object")
+    try:
+        parsed = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise HeaderError(f"{path}: header is not valid JSON ({exc})") from exc
+    if not isinstance(parsed, dict):
+        raise HeaderError(f"{path}: header is not a JSON object")
+
+    metadata = parsed.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise HeaderError(f"{path}: __metadata__ must map strings to strings")
+
+    tensors: dict[str, TensorInfo] = {}
+    for name, entry in parsed.items():
+        tensors[name] = _tensor_info(path, name, entry)
+
+    buffer_size = file_size - 8 - header_length
+    _check_offsets(path, tensors, buffer_size)
+    return SafetensorsHeader(file=path, header_length=header_length, tensors=tensors, metadata=metadata)
+
+
+def _tensor_info(path: str, name: str, entry: object) -> TensorInfo:
+    if not isinstance(entry, dict):
+        raise HeaderError(f"{path}: tensor {name!r} entry is not an object")
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if dtype not in DTYPE_BITS:
+        raise HeaderError(f"{path}: tensor {name!r} has unknown dtype {dtype!r}")
+    if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
+        raise HeaderError(f"{path}: tensor {name!r} has an invalid shape {shape!r}")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(o) for o in offsets)):
+        raise HeaderError(f"{path}: tensor {name!r} has invalid data_offsets {offsets!r}")
+    begin, end = offsets
+    if end < begin:
+        raise HeaderError(f"{path}: tensor {name!r} data_offsets end before they begin ({begin} > {end})")
+    bits = math.prod(shape) * DTYPE_BITS[dtype]
+    if bits % 8:
+        raise HeaderError(f"{path}: tensor {name!r} is not a whole number of bytes")
+    if end - begin != bits // 8:
+        raise HeaderError(
+            f"{path}: tensor {name!r} {dtype}{list(shape)} needs {bits // 8} bytes "
+            f"but data_offsets span {end - begin}"
+        )
+    return TensorInfo(dtype=dtype, shape=tuple(shape), begin=begin, end=end, file=path)
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_offsets(path: str, tensors: dict[str, TensorInfo], buffer_size: int) -> None:
+    # The data buffer must be tiled exactly: sorted by offset, each tensor starts
+    # where the previous one ended, the last one ends at the end of the file.
+    expected_start = 0
+    previous = None
+    for name, info in sorted(tensors.items(), key=lambda item: (item[1].begin, item[1].end)):
+        if info.begin < expected_start:
+            raise HeaderError(
+                f"{path}: tensor {name!r} bytes [{info.begin}, {info.end}) overlap tensor "
+                f"{previous!r} (which ends at {expected_start})"
+            )
+        if info.begin > expected_start:
+            raise HeaderError(f"{path}: gap in the data buffer before tensor {name!r} at offset {info.begin}")
+        if info.end > buffer_size:
+            raise HeaderError(
+                f"{path}: tensor {name!r} bytes [{info.begin}, {info.end}) lie beyond the end of the file "
+                f"(data buffer is {buffer_size} bytes; truncated file)"
+            )
+        expected_start = info.end
+        previous = name
+    if expected_start != buffer_size:
+        if expected_start < buffer_size:
+            raise HeaderError(
+                f"{path}: {buffer_size - expected_start} bytes after the last tensor are not described by the header"
+            )

@@ -1,0 +1,10 @@
+"""Test settings: the real settings, with fast password hashing and quick background intervals."""
+
+from console.settings import *  # noqa: F401,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+WORK_HEARTBEAT_SECONDS = 0.5
+WORK_STALE_SECONDS = 3
+SWEEP_INTERVAL_SECONDS = 1
+BEAT_HEARTBEAT_SECONDS = 1
+BEAT_DOWN_AFTER_SECONDS = 5
