@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "console.mymodels",
     "console.versions",
     "console.training",
+    "console.nodepools",
 ]
 
 MIDDLEWARE = [

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("console.mymodels.urls")),
     path("", include("console.versions.urls")),
     path("", include("console.training.urls")),
+    path("", include("console.nodepools.urls")),
     path("django-admin/", admin.site.urls),
 ]
 
