@@ -7,6 +7,7 @@ to OBS or MinIO. Every test gets its own bucket.
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import pytest
@@ -22,6 +23,8 @@ REGION = "us-east-1"
 def moto_endpoint():
     from moto.server import ThreadedMotoServer
 
+    # One log line per request would drown every failure report.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -126,7 +126,10 @@ def test_it_overwrites_a_file(backend):
 def test_it_reports_progress(backend):
     seen = []
     backend.write_stream(
-        "p.bin", io.BytesIO(b"z" * 1000), size=1000, progress=lambda done, total: seen.append((done, total))
+        "p.bin",
+        io.BytesIO(b"z" * 1000),
+        size=1000,
+        progress=lambda done, total: seen.append((done, total)),
     )
     assert seen[-1] == (1000, 1000)
 
@@ -254,7 +257,8 @@ def test_it_round_trips_folders_through_upload_and_download(backend, tmp_path):
     assert backend.download_dir("jobs/1/train_url", target) == 2
     assert (target / "metrics.json").read_bytes() == b'{"loss": 0.1}'
     assert (target / "ckpt" / "step-1" / "weights.bin").read_bytes() == b"w" * 5000
-    assert sorted(p.name for p in target.rglob("*")) == ["ckpt", "metrics.json", "step-1", "weights.bin"]
+    names = sorted(p.name for p in target.rglob("*"))
+    assert names == ["ckpt", "metrics.json", "step-1", "weights.bin"]
 
 
 def test_it_reads_a_folder_for_the_weight_check(tree):
@@ -281,7 +285,10 @@ def test_it_keeps_the_reader_inside_its_folder(tree):
     assert reader.bytes_read == 0
 
 
-@pytest.mark.parametrize("key", ["../x", "a/../../x", "/etc/passwd", "a\\b", "a\x00", "%2e%2e/x", "a//b"])
+HOSTILE_KEYS = ["../x", "a/../../x", "/etc/passwd", "a\\b", "a\x00", "%2e%2e/x", "a//b"]
+
+
+@pytest.mark.parametrize("key", HOSTILE_KEYS)
 def test_it_refuses_hostile_keys_in_every_operation(backend, key):
     operations = [
         lambda: backend.stat(key),
@@ -299,3 +306,11 @@ def test_it_refuses_hostile_keys_in_every_operation(backend, key):
     for operation in operations:
         with pytest.raises(PathError):
             operation()
+
+
+def test_it_keeps_unusual_but_valid_names_intact(backend):
+    key = "模型/a b%20c (1).txt"
+    put(backend, key, b"ok")
+    assert [e.path for e in backend.list_dir("模型/")] == [key]
+    assert backend.read_range(key, 0) == b"ok"
+    assert [e.path for e in backend.walk("")] == [key]

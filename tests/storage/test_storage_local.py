@@ -30,7 +30,8 @@ def test_it_refuses_a_file_symlink_pointing_outside(local_backend, outside):
     assert refused(lambda: local_backend.read_range("passwd", 0)) == "path_escape"
     assert refused(lambda: local_backend.open_read("passwd")) == "path_escape"
     assert refused(lambda: local_backend.stat("passwd")) == "path_escape"
-    assert refused(lambda: local_backend.write_stream("passwd", io.BytesIO(b"pwned"))) == "path_escape"
+    write = lambda: local_backend.write_stream("passwd", io.BytesIO(b"pwned"))  # noqa: E731
+    assert refused(write) == "path_escape"
     assert (outside / "passwd").read_bytes() == b"root:x:0:0"
 
 
@@ -40,7 +41,8 @@ def test_it_refuses_a_folder_symlink_pointing_outside(local_backend, outside):
     assert refused(lambda: local_backend.read_range("escape/passwd", 0)) == "path_escape"
     assert refused(lambda: list(local_backend.walk("escape/"))) == "path_escape"
     assert refused(lambda: local_backend.mkdir("escape/sub/")) == "path_escape"
-    assert refused(lambda: local_backend.write_stream("escape/new", io.BytesIO(b"x"))) == "path_escape"
+    write = lambda: local_backend.write_stream("escape/new", io.BytesIO(b"x"))  # noqa: E731
+    assert refused(write) == "path_escape"
     assert refused(lambda: local_backend.folder_reader("escape/").list_files()) == "path_escape"
     assert sorted(os.listdir(outside)) == ["passwd"]
 
@@ -63,7 +65,8 @@ def test_it_allows_symlinks_that_stay_inside(local_backend):
     with open(os.path.join(root, "shared", "weights", "model.safetensors"), "wb") as handle:
         handle.write(b"0123456789")
     os.makedirs(os.path.join(root, "model"))
-    os.symlink("../shared/weights/model.safetensors", os.path.join(root, "model", "model.safetensors"))
+    relative_target = "../shared/weights/model.safetensors"
+    os.symlink(relative_target, os.path.join(root, "model", "model.safetensors"))
     os.symlink(os.path.join(root, "shared", "weights"), os.path.join(root, "model", "linked"))
 
     assert local_backend.read_range("model/model.safetensors", 2, 3) == b"234"
@@ -134,14 +137,15 @@ def test_it_never_shows_a_half_written_file(local_backend):
             return n
 
     writer = threading.Thread(
-        target=local_backend.write_stream, args=("m/weights.bin", SlowStream()), kwargs={"part_size": 1024 * 1024}
+        target=local_backend.write_stream, args=("m/weights.bin", SlowStream())
     )
     writer.start()
     assert halfway.wait(10)
     try:
         assert local_backend.read_range("m/weights.bin", 0) == put_old
         assert [e.name for e in local_backend.list_dir("m/")] == ["weights.bin"]
-        assert any(name.startswith(TEMP_PREFIX) for name in os.listdir(os.path.join(local_backend.root, "m")))
+        on_disk = os.listdir(os.path.join(local_backend.root, "m"))
+        assert any(name.startswith(TEMP_PREFIX) for name in on_disk)
     finally:
         resume.set()
         writer.join(10)
@@ -181,6 +185,15 @@ def test_it_does_not_write_through_a_symlink_when_downloading(local_backend, tmp
     assert (target / "train.py").read_bytes() == b"print(1)"
     assert not (target / "train.py").is_symlink()
     assert (outside / "passwd").read_bytes() == b"root:x:0:0"
+
+
+def test_it_refuses_to_download_through_a_linked_folder(local_backend, tmp_path, outside):
+    local_backend.write_stream("code/sub/train.py", io.BytesIO(b"print(1)"))
+    target = tmp_path / "workdir"
+    target.mkdir()
+    os.symlink(outside, target / "sub")
+    assert refused(lambda: local_backend.download_dir("code/", target)) == "path_escape"
+    assert sorted(os.listdir(outside)) == ["passwd"]
 
 
 def test_it_hides_unaddressable_names(local_backend):

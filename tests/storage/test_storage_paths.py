@@ -104,8 +104,16 @@ def test_it_names_the_sequence_in_encoded_refusals():
 
 
 VALID = [
-    ("/cnnorth4-job-test-v2/pytorch/fast_example/data/", "cnnorth4-job-test-v2", "pytorch/fast_example/data/"),
-    ("obs://cnnorth4-job-test-v2/pytorch/fast_example/code/cpu", "cnnorth4-job-test-v2", "pytorch/fast_example/code/cpu"),
+    (
+        "/cnnorth4-job-test-v2/pytorch/fast_example/data/",
+        "cnnorth4-job-test-v2",
+        "pytorch/fast_example/data/",
+    ),
+    (
+        "obs://cnnorth4-job-test-v2/pytorch/fast_example/code/cpu",
+        "cnnorth4-job-test-v2",
+        "pytorch/fast_example/code/cpu",
+    ),
     (
         "/cnnorth4-job-test-v2/pytorch/fast_example/code/cpu/test-pytorch.py",
         "cnnorth4-job-test-v2",

@@ -218,12 +218,14 @@ class StorageBackend(ABC):
         count = 0
         for entry in self.walk(prefix):
             relative = entry.path[len(prefix) :]
-            target = (local_root / relative).resolve()
-            if local_root not in target.parents:
-                # Keys are validated, so only a pre-existing symlink in local_dir
-                # could get here; never write through it.
+            # Resolve the folder only: os.replace swaps a link at the last segment
+            # for the file, while a linked folder could lead outside local_dir.
+            parent_relative, _, name = relative.rpartition("/")
+            parent = (local_root / parent_relative).resolve()
+            if parent != local_root and local_root not in parent.parents:
                 raise PathError("path_escape")
-            target.parent.mkdir(parents=True, exist_ok=True)
+            parent.mkdir(parents=True, exist_ok=True)
+            target = parent / name
             with self.open_read(entry.path) as source:
                 _atomic_local_write(target, source)
             count += 1

@@ -12,8 +12,8 @@ from typing import BinaryIO
 
 from ..paths import PathError, folder_key, validate_key
 from .base import (
+    COPY_CHUNK,
     DEFAULT_PART_SIZE,
-    MiB,
     TEMP_PREFIX,
     Entry,
     FolderNotEmpty,
@@ -26,8 +26,6 @@ from .base import (
     file_key,
     sort_entries,
 )
-
-MAX_COPY_CHUNK = 8 * MiB
 
 
 def _mtime(info: os.stat_result) -> datetime:
@@ -172,6 +170,7 @@ class LocalBackend(StorageBackend):
         part_size: int = DEFAULT_PART_SIZE,
         progress: ProgressCallback | None = None,
     ) -> int:
+        # part_size only matters to S3; a local copy goes in COPY_CHUNK pieces.
         real = self._real(file_key(key))
         if os.path.isdir(real):
             raise StorageError(f"a folder already exists at {key}")
@@ -180,14 +179,13 @@ class LocalBackend(StorageBackend):
             os.makedirs(parent, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
             raise StorageError(f"a file is in the way of the folder for {key}") from None
-        chunk_size = max(1, min(part_size, MAX_COPY_CHUNK))
         # Written beside the target and renamed over it: readers never see half a file,
         # and a failed upload leaves the previous version in place.
         fd, temp_path = tempfile.mkstemp(dir=parent, prefix=TEMP_PREFIX, suffix=".tmp")
         written = 0
         try:
             with os.fdopen(fd, "wb") as out:
-                while chunk := fileobj.read(chunk_size):
+                while chunk := fileobj.read(COPY_CHUNK):
                     out.write(chunk)
                     written += len(chunk)
                     if size is not None and written > size:

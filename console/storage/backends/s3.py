@@ -90,7 +90,10 @@ class S3Backend(StorageBackend):
         )
 
     def __repr__(self) -> str:
-        return f"S3Backend({self.bucket!r}, endpoint_url={self.endpoint_url!r}, prefix={self.prefix!r})"
+        return (
+            f"S3Backend({self.bucket!r}, endpoint_url={self.endpoint_url!r}, "
+            f"prefix={self.prefix!r})"
+        )
 
     def _full(self, key: str) -> str:
         return self.prefix + key
@@ -241,7 +244,9 @@ class S3Backend(StorageBackend):
             while data:
                 number = len(parts) + 1
                 if number > MAX_PARTS:
-                    raise StorageError(f"{key}: more than {MAX_PARTS} parts; use a larger part size")
+                    raise StorageError(
+                        f"{key}: more than {MAX_PARTS} parts; use a larger part size"
+                    )
                 response = self.client.upload_part(
                     Bucket=self.bucket,
                     Key=full,
