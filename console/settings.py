@@ -96,12 +96,14 @@ INSTALLED_APPS = [
     "console.versions",
     "console.training",
     "console.nodepools",
+    "console.api",
 ]
 
 MIDDLEWARE = [
+    # First, so every response carries X-Request-Id: static files and HTTPS redirects too.
+    "console.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "console.core.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -194,7 +196,7 @@ STATIC_ROOT = Path(env("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        "BACKEND": "console.core.staticfiles.ConsoleStaticFilesStorage"
         if PRODUCTION
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
@@ -270,3 +272,36 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# --- training ---------------------------------------------------------------
+# Training jobs and the nodes that run them (console.training, console.nodepools).
+# Queues: "platform" (the platform's own work, incl. the poller), "pool.<name>"
+# (a pool's job starts, consumed only by that pool's workers) and "node.<name>"
+# (launching a runner on one node).
+TRAINING_WORK_DIR = Path(env("TRAINING_WORK_DIR", str(VAR_DIR / "training"))).resolve()
+# How often beat reconciles every non-terminal job.
+TRAINING_POLL_SECONDS = envfloat("TRAINING_POLL_SECONDS", "2")
+# A runner reports this often; silent for TRAINING_RUNNER_TIMEOUT_SECONDS → its task is Lost.
+TRAINING_RUNNER_HEARTBEAT_SECONDS = envfloat("TRAINING_RUNNER_HEARTBEAT_SECONDS", "1")
+TRAINING_RUNNER_TIMEOUT_SECONDS = envfloat("TRAINING_RUNNER_TIMEOUT_SECONDS", "10")
+# A task assigned to a node whose runner has not started after this long is Lost.
+TRAINING_LAUNCH_TIMEOUT_SECONDS = envfloat("TRAINING_LAUNCH_TIMEOUT_SECONDS", "60")
+# Log lines are written to the database at most this long after the script printed them.
+TRAINING_LOG_FLUSH_SECONDS = envfloat("TRAINING_LOG_FLUSH_SECONDS", "0.25")
+TRAINING_LOG_CAP_BYTES = envint("TRAINING_LOG_CAP_BYTES", str(10 * 1024 * 1024))
+TRAINING_METRIC_INTERVAL_SECONDS = envfloat("TRAINING_METRIC_INTERVAL_SECONDS", "2")
+# Outputs are uploaded this often while the job runs (seed: upload_periodically, period 30).
+TRAINING_OUTPUT_UPLOAD_PERIOD = envint("TRAINING_OUTPUT_UPLOAD_PERIOD", "30")
+# Stop: SIGTERM to the process group, SIGKILL after this grace.
+TRAINING_STOP_GRACE_SECONDS = envfloat("TRAINING_STOP_GRACE_SECONDS", "5")
+# A Creating job no pool worker picked up is shown Pending (with the reason) after this long.
+TRAINING_CREATING_GRACE_SECONDS = envfloat("TRAINING_CREATING_GRACE_SECONDS", "3")
+NODE_HEARTBEAT_SECONDS = envfloat("NODE_HEARTBEAT_SECONDS", "2")
+NODE_TIMEOUT_SECONDS = envfloat("NODE_TIMEOUT_SECONDS", "15")
+# --- end training -----------------------------------------------------------
+
+# --- storage ---
+# The seed: a single browser upload to OBS may not exceed 5 GB; larger files go
+# through `manage.py storage_upload`, which uploads in parts.
+STORAGE_MAX_BROWSER_UPLOAD = envint("STORAGE_MAX_BROWSER_UPLOAD", str(5 * 1024**3))
+STORAGE_UPLOAD_PART_SIZE = envint("STORAGE_UPLOAD_PART_SIZE", str(64 * 1024**2))
