@@ -5,7 +5,9 @@ from django.shortcuts import render
 
 
 def is_partial(request) -> bool:
-    return bool(request.htmx) and not request.htmx.boosted
+    # A history restore (back button after hx-push-url) needs the whole page.
+    htmx = request.htmx
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 def render_page(request, template: str, context: dict, *, fragment: str, status: int = 200):
