@@ -8,3 +8,6 @@ WORK_STALE_SECONDS = 3
 SWEEP_INTERVAL_SECONDS = 1
 BEAT_HEARTBEAT_SECONDS = 1
 BEAT_DOWN_AFTER_SECONDS = 5
+# Serve static files from the app folders, as runserver does: tests need no collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

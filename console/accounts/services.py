@@ -175,19 +175,26 @@ def membership_add(*, actor, project: Project, user, role: str) -> Membership:
     return membership
 
 
+def _lock_project(project_id: int) -> None:
+    """Serialise changes to one project's admins on the project's row.
+
+    A COUNT takes no row locks, so without this two admins stepping down at the same
+    moment would each still see the other and leave the project with none. Taken first,
+    before any membership row, so every path locks in the same order.
+    """
+    Project.objects.select_for_update().filter(pk=project_id).exists()
+
+
 def _admins_left_without(project: Project, membership: Membership) -> int:
-    return (
-        Membership.objects.select_for_update()
-        .filter(project=project, role=Role.ADMIN)
-        .exclude(pk=membership.pk)
-        .count()
-    )
+    # Called under _lock_project: the count cannot change until this transaction ends.
+    return Membership.objects.filter(project=project, role=Role.ADMIN).exclude(pk=membership.pk).count()
 
 
 @transaction.atomic
 def membership_change_role(*, actor, membership: Membership, role: str) -> Membership:
     if role not in Role.values:
         raise ValidationError({"role": _("Choose a valid role.")})
+    _lock_project(membership.project_id)
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     before = membership.role
     if before == Role.ADMIN and role != Role.ADMIN and _admins_left_without(membership.project, membership) == 0:
@@ -207,6 +214,7 @@ def membership_change_role(*, actor, membership: Membership, role: str) -> Membe
 
 @transaction.atomic
 def membership_remove(*, actor, membership: Membership) -> None:
+    _lock_project(membership.project_id)
     membership = Membership.objects.select_for_update().select_related("user", "project").get(pk=membership.pk)
     if membership.role == Role.ADMIN and _admins_left_without(membership.project, membership) == 0:
         raise ValidationError(_("A project keeps at least one project admin."))
@@ -225,6 +233,11 @@ def ensure_first_admin(*, organization_name: str = "default", username: str = "a
     if User.objects.filter(is_staff=True, is_active=True).exists():
         return None
     organization, _created = Organization.objects.get_or_create(name=organization_name)
+    # The name may be held by a deactivated (or demoted) former administrator: take the next free one.
+    base, n = username, 1
+    while User.objects.filter(username__iexact=username).exists():
+        n += 1
+        username = f"{base}{n}"
     password = generate_password()
     with transaction.atomic():
         user = User.objects.create_user(username=username, password=password, is_staff=True, is_superuser=True)

@@ -26,6 +26,12 @@ from console.core.forms import apply_validation_error
 User = get_user_model()
 
 
+def _own_organization_id(user):
+    # A superuser made with `manage.py createsuperuser` has no profile.
+    profile = getattr(user, "profile", None)
+    return profile.organization_id if profile else None
+
+
 def locked_out(request, credentials=None, *args, **kwargs):
     """django-axes lockout: 429 with a page that says why and for how long."""
     return render(request, "accounts/locked_out.html", status=429)
@@ -91,7 +97,7 @@ def project_list(request):
 
 @site_admin_required
 def project_create(request):
-    form = ProjectForm(request.POST or None, initial={"organization": request.user.profile.organization_id})
+    form = ProjectForm(request.POST or None, initial={"organization": _own_organization_id(request.user)})
     if request.method == "POST" and form.is_valid():
         try:
             project = services.project_create(actor=request.user, **form.cleaned_data)
@@ -111,6 +117,7 @@ def project_detail(request):
         "accounts/project_detail.html",
         {
             "project": project,
+            "project_role_label": Role(request.project_role).label,
             "memberships": selectors.membership_list(project=project),
             "can_manage": request.project_role == Role.ADMIN,
             "add_form": MemberAddForm(users=selectors.users_addable_to(project=project)),
@@ -210,7 +217,7 @@ def user_list(request):
 
 @site_admin_required
 def user_create(request):
-    form = UserCreateForm(request.POST or None, initial={"organization": request.user.profile.organization_id})
+    form = UserCreateForm(request.POST or None, initial={"organization": _own_organization_id(request.user)})
     if request.method == "POST" and form.is_valid():
         password = services.generate_password()
         try:

@@ -85,11 +85,18 @@ def heartbeating(model: type, pk: int, token: str):
     stop = threading.Event()
 
     def beat():
-        while not stop.wait(settings.WORK_HEARTBEAT_SECONDS):
-            try:
-                work_heartbeat(model, pk, token)
-            except Exception:  # a missed beat is survivable; the sweep judges staleness
-                logger.exception("heartbeat for %s %s failed", model.__name__, pk)
+        from django.db import connections
+
+        try:
+            while not stop.wait(settings.WORK_HEARTBEAT_SECONDS):
+                try:
+                    work_heartbeat(model, pk, token)
+                except Exception:  # a missed beat is survivable; the sweep judges staleness
+                    logger.exception("heartbeat for %s %s failed", model.__name__, pk)
+        finally:
+            # This thread opened its own database connection; a long-lived worker would
+            # otherwise leave one behind per task until garbage collection.
+            connections.close_all()
 
     thread = threading.Thread(target=beat, name=f"heartbeat-{model.__name__}-{pk}", daemon=True)
     thread.start()

@@ -1,0 +1,89 @@
+"""The health page's checks: database, broker, workers (a real ping), beat (its own heartbeat)."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from console.core.health import run_checks
+from console.core.models import ServiceHeartbeat
+
+from .conftest import HX, is_full_page
+
+
+def by_name(checks):
+    return {c.name: c for c in checks}
+
+
+def test_it_sees_the_database_and_broker_up_and_no_worker(db):
+    checks = by_name(run_checks())
+    assert list(checks) == ["web", "database", "broker", "worker", "beat"]
+    assert checks["web"].up
+    assert checks["database"].up and checks["database"].detail in ("postgresql", "sqlite")
+    assert checks["broker"].up, checks["broker"].detail
+    assert not checks["worker"].up
+    assert checks["worker"].detail == "No worker answered a ping."
+
+
+def test_it_reports_beat_down_when_it_never_reported(db):
+    beat = by_name(run_checks())["beat"]
+    assert not beat.up and beat.detail == "Beat has never reported."
+
+
+def test_it_reports_beat_up_when_its_heartbeat_is_fresh(db):
+    ServiceHeartbeat.objects.create(name="beat", beat_at=timezone.now() - timedelta(seconds=1))
+    assert by_name(run_checks())["beat"].up
+
+
+def test_it_reports_beat_down_when_its_heartbeat_is_stale(db, settings):
+    stale = timezone.now() - timedelta(seconds=settings.BEAT_DOWN_AFTER_SECONDS + 2)
+    ServiceHeartbeat.objects.create(name="beat", beat_at=stale)
+    beat = by_name(run_checks())["beat"]
+    assert not beat.up
+    assert beat.detail.startswith("last tick ")
+
+
+def test_it_reports_a_broken_broker_instead_of_raising(db):
+    from console.celery import app
+
+    saved = app.conf.broker_url
+    # Port 1 on loopback: nothing listens there, the connection is refused at once.
+    app.conf.broker_url = saved.split("://")[0] + "://127.0.0.1:1/0" if saved.startswith("redis") else saved
+    if not saved.startswith("redis"):
+        pytest.skip("the embedded broker has no address to break")
+    try:
+        broker = by_name(run_checks())["broker"]
+    finally:
+        app.conf.broker_url = saved
+    assert not broker.up
+    assert broker.detail
+
+
+def test_it_records_beat_heartbeats_from_the_scheduler(transactional_db):
+    # record_beat runs in beat's own process, in autocommit: no test transaction around it.
+    from console.core.beat import record_beat
+
+    record_beat()
+    first = ServiceHeartbeat.objects.get(name="beat").beat_at
+    record_beat()
+    assert ServiceHeartbeat.objects.get(name="beat").beat_at >= first
+    assert ServiceHeartbeat.objects.count() == 1
+
+
+def test_it_shows_the_health_page_to_a_site_admin(client_for, site_admin):
+    ServiceHeartbeat.objects.create(name="beat", beat_at=timezone.now())
+    response = client_for(site_admin).get("/admin/health/")
+    assert response.status_code == 200
+    assert is_full_page(response)
+    html = response.content.decode()
+    for name in ("web", "database", "broker", "worker", "beat"):
+        assert f'data-check="{name}"' in html
+    assert "No worker answered a ping." in html
+
+
+def test_it_answers_the_table_fragment_to_htmx_polling(client_for, site_admin):
+    response = client_for(site_admin).get("/admin/health/", **HX)
+    assert response.status_code == 200
+    assert not is_full_page(response)
+    assert response.content.lstrip().startswith(b'<div id="health-table"')
+    assert "HX-Request" in response["Vary"]
