@@ -34,17 +34,17 @@ def registered_work() -> list[type]:
 
 
 def work_enqueue(row) -> None:
-    """Send the row's task once the surrounding transaction commits."""
+    """Send the row's task once the surrounding transaction commits.
+
+    enqueued_at is stamped inside the transaction, so a process that dies between
+    commit and send leaves a row the sweep will find and send again.
+    """
     from celery import current_app
 
     model = type(row)
     pk = row.pk
-
-    def send():
-        model.objects.filter(pk=pk, state=WorkState.PENDING).update(enqueued_at=timezone.now())
-        current_app.send_task(model.WORK_TASK, args=[pk])
-
-    transaction.on_commit(send)
+    model.objects.filter(pk=pk, state=WorkState.PENDING).update(enqueued_at=timezone.now())
+    transaction.on_commit(lambda: current_app.send_task(model.WORK_TASK, args=[pk]))
 
 
 def work_claim(model: type, pk: int) -> str | None:
@@ -113,18 +113,21 @@ def sweep_stale_work() -> dict[str, int]:
 
     now = timezone.now()
     stale_before = now - timedelta(seconds=settings.WORK_STALE_SECONDS)
+    # A pending row may just be waiting behind a backlog: only after this long do we
+    # assume its message was lost, so a busy queue is not flooded with duplicates.
+    lost_before = now - timedelta(seconds=settings.WORK_LOST_MESSAGE_SECONDS)
     counts = {"requeued": 0, "failed": 0}
     for model in _registry:
         stale = model.objects.filter(
             Q(state=WorkState.RUNNING, heartbeat_at__lt=stale_before)
-            | Q(state=WorkState.PENDING, enqueued_at__lt=stale_before)
+            | Q(state=WorkState.PENDING, enqueued_at__lt=lost_before)
         )
         for pk, attempts, state in stale.values_list("pk", "attempts", "state"):
             expected = {"pk": pk, "state": state, "attempts": attempts}
             if state == WorkState.RUNNING:
                 expected["heartbeat_at__lt"] = stale_before
             else:
-                expected["enqueued_at__lt"] = stale_before
+                expected["enqueued_at__lt"] = lost_before
             if attempts >= settings.WORK_MAX_ATTEMPTS:
                 reason = f"Gave up after {attempts} attempts: the worker stopped responding each time."
                 if model.objects.filter(**expected).update(

@@ -166,8 +166,31 @@ def test_it_requeues_running_work_whose_worker_went_silent(Chore, broker_queue):
     assert row.attempts == 2
 
 
+def lost(seconds_extra=5):
+    return timezone.now() - timedelta(seconds=settings.WORK_LOST_MESSAGE_SECONDS + seconds_extra)
+
+
+def test_it_stamps_enqueued_at_inside_the_transaction(Chore, broker_queue, django_capture_on_commit_callbacks):
+    # If the process dies after commit but before sending, the stamp lets the sweep find the row.
+    row = Chore.objects.create()
+    with django_capture_on_commit_callbacks(execute=False):
+        work.work_enqueue(row)
+    row.refresh_from_db()
+    assert row.enqueued_at is not None
+    assert broker_queue() == []
+
+
+def test_it_does_not_resend_pending_work_that_is_only_waiting_behind_a_backlog(Chore, broker_queue):
+    between = (settings.WORK_STALE_SECONDS + settings.WORK_LOST_MESSAGE_SECONDS) / 2
+    assert settings.WORK_STALE_SECONDS < between < settings.WORK_LOST_MESSAGE_SECONDS
+    # Older than the heartbeat window, younger than "lost": just a queue behind others.
+    Chore.objects.create(enqueued_at=timezone.now() - timedelta(seconds=between))
+    assert work.sweep_stale_work() == {"requeued": 0, "failed": 0}
+    assert broker_queue() == []
+
+
 def test_it_resends_pending_work_whose_message_got_lost(Chore, broker_queue):
-    row = Chore.objects.create(enqueued_at=stale())
+    row = Chore.objects.create(enqueued_at=lost())
     assert work.sweep_stale_work() == {"requeued": 1, "failed": 0}
     row.refresh_from_db()
     assert timezone.now() - row.enqueued_at < timedelta(seconds=5)
