@@ -52,43 +52,48 @@ class LocalFolderReader:
 
     def __init__(self, root: Path | str):
         self.root = Path(root).resolve()
+        self._root = str(self.root)
+        self._prefix = self._root.rstrip(os.sep) + os.sep
 
     def __repr__(self) -> str:
         return f"LocalFolderReader({str(self.root)!r})"
 
-    def _inside(self, candidate: Path) -> bool:
-        return candidate == self.root or self.root in candidate.parents
+    def _inside(self, candidate: str) -> bool:
+        return candidate == self._root or candidate.startswith(self._prefix)
 
     def list_files(self) -> dict[str, int]:
         if not self.root.is_dir():
             raise ReaderError(f"{self.root} is not a folder")
         files: dict[str, int] = {}
-        # os.walk does not follow symlinked directories; symlinked files are kept
-        # only when they resolve inside the folder.
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            dirnames.sort()
-            for name in sorted(filenames):
-                full = Path(dirpath) / name
-                try:
-                    resolved = full.resolve(strict=True)
-                    info = resolved.stat()
-                except (OSError, RuntimeError):
-                    continue
-                if not self._inside(resolved) or not stat.S_ISREG(info.st_mode):
-                    continue
-                files[full.relative_to(self.root).as_posix()] = info.st_size
-        return files
+        # Symlinked directories are not followed; a symlinked file is kept only when
+        # it resolves to a regular file inside the folder.
+        pending = [(self._root, "")]
+        while pending:
+            directory, relative = pending.pop()
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    name = f"{relative}{entry.name}"
+                    try:
+                        if entry.is_symlink():
+                            target = os.path.realpath(entry.path)
+                            info = os.stat(target)
+                            if self._inside(target) and stat.S_ISREG(info.st_mode):
+                                files[name] = info.st_size
+                        elif entry.is_dir(follow_symlinks=False):
+                            pending.append((entry.path, f"{name}/"))
+                        elif entry.is_file(follow_symlinks=False):
+                            files[name] = entry.stat(follow_symlinks=False).st_size
+                    except OSError:
+                        continue
+        return dict(sorted(files.items()))
 
-    def _resolve(self, path: str) -> Path:
+    def _resolve(self, path: str) -> str:
         relative = clean_relative_path(path)
-        try:
-            resolved = (self.root / relative).resolve(strict=True)
-        except (OSError, RuntimeError) as exc:
-            raise ReaderError(f"{relative}: not found") from exc
+        resolved = os.path.realpath(os.path.join(self._root, relative))
         if not self._inside(resolved):
             raise ReaderError(f"path {path!r} escapes the model folder")
-        if not resolved.is_file():
-            raise ReaderError(f"{relative}: not a regular file")
+        if not os.path.isfile(resolved):
+            raise ReaderError(f"{relative}: not found or not a regular file")
         return resolved
 
     def read(self, path: str, start: int = 0, length: int | None = None) -> bytes:

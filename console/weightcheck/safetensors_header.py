@@ -10,13 +10,14 @@ is one that transformers can open.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .reader import FolderReader
 
 # Same limit as the safetensors library (MAX_HEADER_SIZE).
 MAX_HEADER_BYTES = 100_000_000
+PREFETCH_BYTES = 64 << 10
 
 DTYPE_BITS: dict[str, int] = {
     "BOOL": 8,
@@ -48,8 +49,7 @@ class HeaderError(ValueError):
     """The file is not a well-formed safetensors file; the message says what is wrong."""
 
 
-@dataclass(frozen=True)
-class TensorInfo:
+class TensorInfo(NamedTuple):
     dtype: str
     shape: tuple[int, ...]
     begin: int
@@ -68,10 +68,11 @@ class SafetensorsHeader:
 def read_header(reader: FolderReader, path: str, file_size: int) -> SafetensorsHeader:
     if file_size < 8:
         raise HeaderError(f"{path}: {file_size} bytes, too short for a safetensors header (truncated file)")
-    prefix = reader.read(path, 0, 8)
-    if len(prefix) != 8:
+    # One read usually holds the length and the whole header (one request over S3).
+    first = reader.read(path, 0, min(file_size, 8 + PREFETCH_BYTES))
+    if len(first) < 8:
         raise HeaderError(f"{path}: could not read the 8-byte header length (truncated file)")
-    header_length = int.from_bytes(prefix, "little")
+    header_length = int.from_bytes(first[:8], "little")
     if header_length > MAX_HEADER_BYTES:
         raise HeaderError(f"{path}: header length {header_length} exceeds the {MAX_HEADER_BYTES}-byte limit")
     if header_length > file_size - 8:
@@ -79,7 +80,9 @@ def read_header(reader: FolderReader, path: str, file_size: int) -> SafetensorsH
             f"{path}: header length {header_length} is larger than the file allows "
             f"({file_size} bytes in all; truncated or not a safetensors file)"
         )
-    raw = reader.read(path, 8, header_length)
+    raw = first[8 : 8 + header_length]
+    if len(raw) < header_length:
+        raw = reader.read(path, 8, header_length)
     if len(raw) != header_length:
         raise HeaderError(f"{path}: header cut short ({len(raw)} of {header_length} bytes)")
     if not raw.startswith(b"{"):
@@ -107,19 +110,24 @@ def read_header(reader: FolderReader, path: str, file_size: int) -> SafetensorsH
 
 
 def _tensor_info(path: str, name: str, entry: object) -> TensorInfo:
-    if not isinstance(entry, dict):
-        raise HeaderError(f"{path}: tensor {name!r} entry is not an object")
-    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
-    if dtype not in DTYPE_BITS:
-        raise HeaderError(f"{path}: tensor {name!r} has unknown dtype {dtype!r}")
-    if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
+    # Hot loop (one call per tensor): the common well-formed case first, the
+    # precise complaint only when something is off.
+    try:
+        dtype, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
+        bits = DTYPE_BITS[dtype]
+    except (KeyError, TypeError, ValueError):
+        _complain(path, name, entry)
+        raise
+    if type(shape) is not list:
         raise HeaderError(f"{path}: tensor {name!r} has an invalid shape {shape!r}")
-    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(o) for o in offsets)):
-        raise HeaderError(f"{path}: tensor {name!r} has invalid data_offsets {offsets!r}")
-    begin, end = offsets
+    for dim in shape:
+        if type(dim) is not int or dim < 0:
+            raise HeaderError(f"{path}: tensor {name!r} has an invalid shape {shape!r}")
+        bits *= dim
+    if type(begin) is not int or type(end) is not int or begin < 0:
+        raise HeaderError(f"{path}: tensor {name!r} has invalid data_offsets {[begin, end]!r}")
     if end < begin:
         raise HeaderError(f"{path}: tensor {name!r} data_offsets end before they begin ({begin} > {end})")
-    bits = math.prod(shape) * DTYPE_BITS[dtype]
     if bits % 8:
         raise HeaderError(f"{path}: tensor {name!r} is not a whole number of bytes")
     if end - begin != bits // 8:
@@ -127,11 +135,22 @@ def _tensor_info(path: str, name: str, entry: object) -> TensorInfo:
             f"{path}: tensor {name!r} {dtype}{list(shape)} needs {bits // 8} bytes "
             f"but data_offsets span {end - begin}"
         )
-    return TensorInfo(dtype=dtype, shape=tuple(shape), begin=begin, end=end, file=path)
+    return TensorInfo(dtype, tuple(shape), begin, end, path)
 
 
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+def _complain(path: str, name: str, entry: object) -> None:
+    if not isinstance(entry, dict):
+        raise HeaderError(f"{path}: tensor {name!r} entry is not an object")
+    dtype, offsets = entry.get("dtype"), entry.get("data_offsets")
+    if not isinstance(dtype, str) or dtype not in DTYPE_BITS:
+        raise HeaderError(f"{path}: tensor {name!r} has unknown dtype {dtype!r}")
+    if "shape" not in entry:
+        raise HeaderError(f"{path}: tensor {name!r} has no shape")
+    raise HeaderError(f"{path}: tensor {name!r} has invalid data_offsets {offsets!r}")
+
+
+def _by_offsets(item: tuple[str, TensorInfo]) -> tuple[int, int]:
+    return item[1][2], item[1][3]
 
 
 def _check_offsets(path: str, tensors: dict[str, TensorInfo], buffer_size: int) -> None:
@@ -139,7 +158,7 @@ def _check_offsets(path: str, tensors: dict[str, TensorInfo], buffer_size: int) 
     # where the previous one ended, the last one ends at the end of the file.
     expected_start = 0
     previous = None
-    for name, info in sorted(tensors.items(), key=lambda item: (item[1].begin, item[1].end)):
+    for name, info in sorted(tensors.items(), key=_by_offsets):
         if info.begin < expected_start:
             raise HeaderError(
                 f"{path}: tensor {name!r} bytes [{info.begin}, {info.end}) overlap tensor "
@@ -155,7 +174,6 @@ def _check_offsets(path: str, tensors: dict[str, TensorInfo], buffer_size: int) 
         expected_start = info.end
         previous = name
     if expected_start != buffer_size:
-        if expected_start < buffer_size:
-            raise HeaderError(
-                f"{path}: {buffer_size - expected_start} bytes after the last tensor are not described by the header"
-            )
+        raise HeaderError(
+            f"{path}: {buffer_size - expected_start} bytes after the last tensor are not described by the header"
+        )
