@@ -44,7 +44,16 @@ def work_enqueue(row) -> None:
     model = type(row)
     pk = row.pk
     model.objects.filter(pk=pk, state=WorkState.PENDING).update(enqueued_at=timezone.now())
-    transaction.on_commit(lambda: current_app.send_task(model.WORK_TASK, args=[pk]))
+
+    def send():
+        try:
+            current_app.send_task(model.WORK_TASK, args=[pk])
+        except Exception:
+            # The row is committed and stamped: the sweep sends it again once the
+            # broker is back. The user's request must not fail for this.
+            logger.exception("could not send %s for %s %s; the sweep will retry", model.WORK_TASK, model.__name__, pk)
+
+    transaction.on_commit(send)
 
 
 def work_claim(model: type, pk: int) -> str | None:

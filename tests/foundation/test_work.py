@@ -257,3 +257,18 @@ def test_it_keeps_the_claim_alive_while_working(CommittedChore):
     time.sleep(settings.WORK_HEARTBEAT_SECONDS * 2)
     assert Chore.objects.get(pk=row.pk).heartbeat_at == last
     assert not any(t.name.startswith("heartbeat-Chore") for t in threading.enumerate())
+
+
+def test_it_keeps_the_request_alive_when_the_broker_is_down(Chore, monkeypatch, django_capture_on_commit_callbacks):
+    from celery import current_app
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(current_app, "send_task", broker_down)
+    row = Chore.objects.create()
+    with django_capture_on_commit_callbacks(execute=True):
+        work.work_enqueue(row)
+    row.refresh_from_db()
+    # Committed, stamped and pending: the sweep will send it once the broker is back.
+    assert row.state == WorkState.PENDING and row.enqueued_at is not None
