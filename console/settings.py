@@ -301,6 +301,9 @@ NODE_HEARTBEAT_SECONDS = envfloat("NODE_HEARTBEAT_SECONDS", "2")
 NODE_TIMEOUT_SECONDS = envfloat("NODE_TIMEOUT_SECONDS", "15")
 # --- end training -----------------------------------------------------------
 
+# Worker children import torch/transformers when they start instead of on the first check.
+WEIGHTCHECK_WARM_UP = envbool("WEIGHTCHECK_WARM_UP", "1")
+
 # --- storage ---
 # The seed: a single browser upload to OBS may not exceed 5 GB; larger files go
 # through `manage.py storage_upload`, which uploads in parts.

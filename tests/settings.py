@@ -12,3 +12,5 @@ BEAT_DOWN_AFTER_SECONDS = 5
 # Serve static files from the app folders, as runserver does: tests need no collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# The many short-lived test workers skip the torch warm-up (a few seconds each).
+WEIGHTCHECK_WARM_UP = False

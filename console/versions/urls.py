@@ -1,2 +1,15 @@
+from django.urls import path
+
+from console.versions import views
+
 app_name = "versions"
-urlpatterns = []
+_version = "projects/<str:project_id>/models/<int:model_id>/versions/<int:number>/"
+urlpatterns = [
+    path("projects/<str:project_id>/models/<int:model_id>/versions/create/", views.version_create, name="version_create"),
+    path(_version, views.version_detail, name="version_detail"),
+    path(_version + "row/", views.version_row, name="version_row"),
+    path(_version + "delete/", views.version_delete, name="version_delete"),
+    path(_version + "revalidate/", views.version_revalidate, name="version_revalidate"),
+    path(_version + "records/<int:record_id>/", views.record_detail, name="record_detail"),
+    path(_version + "records/<int:record_id>/delete/", views.record_delete, name="record_delete"),
+]
