@@ -21,3 +21,9 @@ def _schedule_periodic_work(sender, **kwargs):
         sender.signature("console.core.tasks.sweep_stale_work"),
         name="sweep stale work",
     )
+    # --- training: reconcile every non-terminal job (console.training.services.reconcile) ---
+    sender.add_periodic_task(
+        settings.TRAINING_POLL_SECONDS,
+        sender.signature("console.training.tasks.poll", queue="platform"),
+        name="training poll",
+    )

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("console.training.urls")),
     path("", include("console.nodepools.urls")),
     path("django-admin/", admin.site.urls),
+    path("", include("console.api.urls")),
 ]
 
 handler403 = "console.core.views.error_403"

@@ -84,3 +84,26 @@ class Membership(models.Model):
 
     def allows(self, role: str) -> bool:
         return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+
+class ApiToken(models.Model):
+    """An IAM token (`POST /v3/auth/tokens`), scoped to one project.
+
+    Only the SHA-256 of the token is kept: a database leak gives no usable token,
+    and a token that is random and 384 bits long needs no slow hash.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="api_tokens")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    # Set when the user changes password, is deactivated or has the password reset.
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "revoked_at"], name="api_token_user_live")]
+
+    def __str__(self):
+        return f"token of {self.user} for {self.project} until {self.expires_at:%Y-%m-%d %H:%M}"

@@ -43,10 +43,18 @@ class Command(BaseCommand):
                 "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME,
             ],
         }
+        # The worker is also this machine's training node: it joins the default pool (created by
+        # setup_console) and consumes that pool's queue besides "platform" (console.training.agent).
+        environments = {
+            "worker": {
+                **os.environ,
+                "CONSOLE_NODE_POOL": os.environ.get("CONSOLE_NODE_POOL", "default"),
+            },
+        }
         processes = {}
         for name, command in commands.items():
             # Own process group each: Ctrl-C is handled here, once, in order.
-            processes[name] = subprocess.Popen(command, start_new_session=True)
+            processes[name] = subprocess.Popen(command, start_new_session=True, env=environments.get(name))
         self.stdout.write(self.style.SUCCESS(f"ModelArts Console is up: open http://{bind}/  (Ctrl-C stops it)"))
 
         stopping = False

@@ -1,0 +1,258 @@
+"""Claiming nodes for waiting jobs, first come first served, one pool at a time.
+
+The pool's row lock serialises scheduling in that pool, so two workers can never
+give one node to two tasks; a multi-node job gets all its N nodes in the same
+transaction or none (it waits, and jobs behind it wait too: strict FIFO, so a
+big job is not starved by small ones). Launching happens after commit: the
+runner of a task assigned to this worker's own node is started right here,
+the others through their node's queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from console.nodepools.models import Node, Pool, node_queue_name
+from console.training.models import EventKind, JobEvent, NodeEngine, TrainingJob, TrainingTask
+from console.training.phases import OCCUPYING_STATUSES, Phase, SecondaryPhase, TaskStatus
+from console.training.services.catalog import node_fits, why_node_does_not_fit
+from console.training.sql import update_returning
+
+logger = logging.getLogger(__name__)
+
+LAUNCH_TASK = "console.training.tasks.launch_task"
+SCHEDULE_TASK = "console.training.tasks.schedule_pool"
+
+
+@dataclass(frozen=True)
+class Launch:
+    task_id: int
+    node_id: int
+    node_name: str
+
+
+def local_node_name() -> str | None:
+    """This process's node, when it runs inside a worker started with a pool (CONSOLE_NODE_POOL)."""
+    if not os.environ.get("CONSOLE_NODE_POOL"):
+        return None
+    return os.environ.get("CONSOLE_NODE_NAME") or socket.gethostname()
+
+
+def schedule_pool_soon(pool_id: int | None, *, job_id: int | None = None) -> None:
+    """After commit, ask a worker of the pool to schedule it (the pool's own queue)."""
+    if pool_id is None:
+        return
+    from celery import current_app
+
+    def send():
+        name = Pool.objects.filter(pk=pool_id).values_list("name", flat=True).first()
+        if name is not None:
+            current_app.send_task(SCHEDULE_TASK, args=[pool_id, job_id], queue=f"pool.{name}")
+
+    transaction.on_commit(send)
+
+
+def _waiting_reason(job: TrainingJob, *, pool: Pool, free: list[Node], live: list[Node], engines_by_node) -> str:
+    spec = job.flavor_spec
+    flavor = spec.get("flavor_id", "?")
+    engine_id = job.algorithm_spec.get("engine", {}).get("engine_id", "?")
+    if not live:
+        return _("No node of pool %(pool)s is online: the job starts when one registers.") % {"pool": pool.name}
+    able = [n for n in live if node_fits(n, spec) and job.engine_id in engines_by_node[n.pk]]
+    if len(able) < job.node_count:
+        unfit = [n for n in live if not node_fits(n, spec)]
+        detail = ""
+        if unfit:
+            detail = " " + _("(%(node)s has %(what)s)") % {"node": unfit[0].name, "what": why_node_does_not_fit(unfit[0], spec)}
+        return _(
+            "The job needs %(count)s node(s) of flavor %(flavor)s with engine %(engine)s; only %(able)s online node(s) "
+            "of pool %(pool)s can run it%(detail)s."
+        ) % {"count": job.node_count, "flavor": flavor, "engine": engine_id, "able": len(able), "pool": pool.name, "detail": detail}
+    free_able = [n for n in free if node_fits(n, spec) and job.engine_id in engines_by_node[n.pk]]
+    return _(
+        "Waiting for %(count)s free node(s) of flavor %(flavor)s in pool %(pool)s: %(free)s free now, "
+        "%(busy)s busy with other jobs."
+    ) % {"count": job.node_count, "flavor": flavor, "pool": pool.name, "free": len(free_able), "busy": len(able) - len(free_able)}
+
+
+def pool_schedule(*, pool_id: int, local_node_name: str | None = None) -> list[Launch]:
+    """Give free nodes to the pool's waiting jobs in order. Returns the runners to launch (after commit)."""
+    now = timezone.now()
+    launches: list[Launch] = []
+    with transaction.atomic():
+        pool = Pool.objects.select_for_update().filter(pk=pool_id).first()
+        if pool is None:
+            return []
+        waiting = list(
+            TrainingJob.objects.filter(
+                pool=pool, phase__in=(Phase.CREATING, Phase.PENDING), nodes_assigned_at__isnull=True, deleted_at__isnull=True
+            ).order_by("created_at", "pk")
+        )
+        if not waiting:
+            return []
+        live = list(Node.objects.live(now).filter(pool=pool).order_by("name"))
+        occupied = set(
+            TrainingTask.objects.filter(status__in=OCCUPYING_STATUSES, node__pool=pool).values_list("node_id", flat=True)
+        )
+        free_ids = [n.pk for n in live if n.pk not in occupied]
+        # Lock the free nodes too: a node-pools action removing one waits for us, and we for it.
+        locked = {n.pk for n in Node.objects.select_for_update().filter(pk__in=free_ids).live(now)}
+        free = [n for n in live if n.pk in locked]
+        engines_by_node = defaultdict(set)
+        for node_id, engine_id in NodeEngine.objects.filter(node__in=live).values_list("node_id", "engine_id"):
+            engines_by_node[node_id].add(engine_id)
+
+        events: list[JobEvent] = []
+        blocked = False
+        behind: list[TrainingJob] = []
+        for job in waiting:
+            if blocked:
+                behind.append(job)
+                continue
+            candidates = [n for n in free if node_fits(n, job.flavor_spec) and job.engine_id in engines_by_node[n.pk]]
+            if local_node_name:
+                candidates.sort(key=lambda n: n.name != local_node_name)
+            if len(candidates) < job.node_count:
+                blocked = True
+                reason = _waiting_reason(job, pool=pool, free=free, live=live, engines_by_node=engines_by_node)
+                events += _set_waiting([job], reason=reason, now=now)
+                continue
+            chosen = candidates[: job.node_count]
+            names = ", ".join(n.name for n in chosen)
+            moved = update_returning(
+                TrainingJob.objects.filter(
+                    pk=job.pk, phase__in=(Phase.CREATING, Phase.PENDING), nodes_assigned_at__isnull=True
+                ),
+                {
+                    "phase": Phase.PENDING,
+                    "secondary_phase": SecondaryPhase.CREATING,
+                    "phase_reason": _("Starting on %(nodes)s: downloading code and inputs.") % {"nodes": names},
+                    "nodes_assigned_at": now,
+                },
+            )
+            if not moved:
+                continue  # stopped or deleted meanwhile
+            tasks = list(TrainingTask.objects.filter(job=job, status=TaskStatus.WAITING).order_by("index"))
+            for task, node in zip(tasks, chosen):
+                TrainingTask.objects.filter(pk=task.pk, status=TaskStatus.WAITING).update(
+                    status=TaskStatus.ASSIGNED, node=node, node_name=node.name, assigned_at=now
+                )
+                launches.append(Launch(task_id=task.pk, node_id=node.pk, node_name=node.name))
+            if job.phase == Phase.CREATING:
+                events.append(JobEvent(job=job, at=now, kind=EventKind.QUEUED, message=_("Queued in pool %(pool)s.") % {"pool": pool.name}, running_nodes=0))
+            events.append(JobEvent(job=job, at=now, kind=EventKind.ASSIGNED, message=_("Nodes assigned: %(nodes)s.") % {"nodes": names}))
+            free = [n for n in free if n not in chosen]
+        if behind:
+            events += _set_waiting(
+                behind, reason=_("Queued behind earlier jobs in pool %(pool)s.") % {"pool": pool.name}, now=now
+            )
+        JobEvent.objects.bulk_create(events)
+    return launches
+
+
+def _set_waiting(jobs: list[TrainingJob], *, reason: str, now) -> list[JobEvent]:
+    """Creating → Pending/Queuing (with a timeline event), or a Pending job's reason refreshed."""
+    ids = [job.pk for job in jobs]
+    queued = update_returning(
+        TrainingJob.objects.filter(pk__in=ids, phase=Phase.CREATING, nodes_assigned_at__isnull=True),
+        {"phase": Phase.PENDING, "secondary_phase": SecondaryPhase.QUEUING, "phase_reason": reason},
+    )
+    TrainingJob.objects.filter(pk__in=ids, phase=Phase.PENDING, nodes_assigned_at__isnull=True).exclude(
+        phase_reason=reason
+    ).update(secondary_phase=SecondaryPhase.QUEUING, phase_reason=reason)
+    return [JobEvent(job_id=pk, at=now, kind=EventKind.QUEUED, message=reason, running_nodes=0) for pk in queued]
+
+
+def dispatch_launches(launches: list[Launch], *, local_node_name: str | None = None) -> None:
+    """Start each task's runner: here when the node is ours, else through the node's queue."""
+    from celery import current_app
+
+    for launch in launches:
+        if local_node_name and launch.node_name == local_node_name:
+            launch_runner(launch.task_id)
+        else:
+            current_app.send_task(LAUNCH_TASK, args=[launch.task_id], queue=node_queue_name(launch.node_name))
+
+
+def zygote_fifo(node_name: str | None):
+    """Where this node's warm runner (console.training.runner --zygote) listens for task ids."""
+    if not node_name:
+        return None
+    return settings.TRAINING_WORK_DIR / "zygotes" / f"{node_name}.fifo"
+
+
+def _send_to_zygote(task_id: int) -> bool:
+    path = zygote_fifo(local_node_name())
+    if path is None:
+        return False
+    try:
+        # Non-blocking: with no zygote reading (ENXIO) or no FIFO (ENOENT) we start cold instead.
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        os.write(fd, f"{task_id}\n".encode())  # shorter than PIPE_BUF: written whole or not at all
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def launch_runner(task_id: int) -> None:
+    """Start the task's runner on this node, detached from this worker.
+
+    Through the node's zygote when it has one (a fork of an already set-up process:
+    milliseconds), else ``python -m console.training.runner <task>`` (it forks into its own
+    session at once). Either way the runner outlives this worker: killing or restarting the
+    Celery worker leaves running jobs running, and they keep reporting.
+    """
+    if _send_to_zygote(task_id):
+        return
+    log_dir = settings.TRAINING_WORK_DIR / "runner-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_dir / f"task-{task_id}.log", "ab") as log:
+        result = subprocess.run(
+            [sys.executable, "-m", "console.training.runner", str(task_id)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=str(settings.BASE_DIR),
+            timeout=60,
+            check=False,
+        )
+    if result.returncode != 0:
+        logger.error("runner for task %s did not start (exit %s)", task_id, result.returncode)
+
+
+def start_zygote(node_name: str):
+    """Start this node's warm runner (called by the node agent in the worker's main process)."""
+    path = zygote_fifo(node_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    os.mkfifo(path, 0o600)
+    log_dir = settings.TRAINING_WORK_DIR / "runner-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_dir / f"zygote-{node_name}.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "console.training.runner", "--zygote", str(path)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=str(settings.BASE_DIR),
+            start_new_session=True,
+        )

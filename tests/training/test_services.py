@@ -1,0 +1,254 @@
+"""Algorithm and job services: the rules, and that bad input writes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from console.audit.models import AuditEntry
+from console.nodepools.models import Pool
+from console.training.models import Algorithm, JobEvent, TrainingJob, TrainingTask
+from console.training.phases import Phase, TaskStatus
+from console.training.services import (
+    algorithm_create,
+    algorithm_delete,
+    algorithm_update,
+    flavor_max_num,
+    training_job_create,
+    training_job_delete,
+    training_job_stop,
+)
+from tests.training.conftest import make_node
+
+
+@pytest.fixture
+def ctx(storage_project, member, examples_in_bucket, default_pool, flavors, local_engine, bucket_name):
+    make_node(default_pool, "node-a", engine=local_engine, cores=2, memory_gb=16)
+    make_node(default_pool, "node-b", engine=local_engine, cores=2, memory_gb=16)
+    return {"project": storage_project, "actor": member, "bucket": bucket_name, "engine": local_engine, "pool": default_pool}
+
+
+def seed_algorithm(ctx, **overrides):
+    b = ctx["bucket"]
+    spec = {
+        "name": "test-pytorch-cpu",
+        "description": "test pytorch job in cpu in mode gloo",
+        "code_dir": f"/{b}/code/gloo/",
+        "boot_file": f"/{b}/code/gloo/test-pytorch.py",
+        "engine_name": "PyTorch",
+        "engine_version": ctx["engine"].engine_version,
+        "inputs": [{"name": "data_url", "description": "数据来源1"}],
+        "outputs": [{"name": "train_url", "description": "输出数据1"}],
+        "parameters": [
+            {"name": "dist", "value": "False", "constraint": {"type": "Boolean", "editable": True, "required": False, "sensitive": False, "valid_type": "None", "valid_range": []}},
+            {"name": "world_size", "value": "1", "constraint": {"type": "Integer", "editable": True, "required": False, "sensitive": False, "valid_type": "None", "valid_range": []}},
+        ],
+        "parameters_customization": True,
+    }  # fmt: skip
+    spec.update(overrides)
+    return algorithm_create(actor=ctx["actor"], project=ctx["project"], **spec)
+
+
+def job_args(ctx, algorithm, **overrides):
+    b = ctx["bucket"]
+    args = {
+        "name": "job-1",
+        "algorithm_id": str(algorithm.uuid),
+        "parameters": [{"name": "dist", "value": "False"}, {"name": "world_size", "value": "1"}],
+        "inputs": [{"name": "data_url", "remote": {"obs": {"obs_url": f"/{b}/data/"}}}],
+        "outputs": [{"name": "train_url", "remote": {"obs": {"obs_url": f"/{b}/outputs/"}}}],
+        "flavor_id": "modelarts.vm.cpu.2u",
+        "node_count": 1,
+        "log_export_path": f"/{b}/logs/",
+    }
+    args.update(overrides)
+    return args
+
+
+# --- algorithms -----------------------------------------------------------------------------
+
+
+def test_it_creates_the_seeds_algorithm(ctx):
+    algorithm = seed_algorithm(ctx)
+    assert algorithm.engine == ctx["engine"]
+    assert algorithm.code_dir.endswith("/code/gloo/") and algorithm.boot_file.endswith("/code/gloo/test-pytorch.py")
+    assert algorithm.code_tree == {"name": "gloo/", "children": [{"name": "test-pytorch.py"}]}
+    assert algorithm.code_size > 1000
+
+
+@pytest.mark.parametrize(
+    "overrides, field, message",
+    [
+        ({"name": "has space"}, "name", "is not a valid name"),
+        ({"name": "n" * 65}, "name", "is not a valid name"),
+        ({"engine_version": "tensorflow_9-cpu"}, "engine", "Unknown engine"),
+        ({"boot_file": "/{b}/code/tiny/train.py"}, "boot_file", "directly inside the code directory"),
+        ({"boot_file": "/{b}/code/gloo/sub/test.py"}, "boot_file", "directly inside the code directory"),
+        ({"boot_file": "/{b}/code/gloo/missing.py"}, "boot_file", "There is no file"),
+        ({"boot_file": "/{b}/code/gloo/"}, "boot_file", "must be a file"),
+        ({"code_dir": "/{b}/code/nothing/"}, "code_dir", "does not exist"),
+        ({"code_dir": "/{b}/code/../etc/"}, "code_dir", "leaves its bucket"),
+        ({"code_dir": "/no-such-bucket/code/"}, "code_dir", "There is no bucket"),
+        ({"inputs": [{"name": "a b"}]}, "inputs", "is not a valid name"),
+        ({"outputs": [{"name": "train_url"}, {"name": "train_url"}]}, "outputs", "listed twice"),
+        ({"outputs": [{"name": "dist"}]}, "parameters", "used by more than one"),
+        ({"parameters": [{"name": "x", "value": "1", "constraint": {"type": "Integer", "valid_type": "Range", "valid_range": [2, 3]}}]}, "parameters", "between 2 and 3"),
+    ],
+)  # fmt: skip
+def test_it_refuses_a_broken_algorithm_and_writes_nothing(ctx, overrides, field, message):
+    overrides = {k: (v.format(b=ctx["bucket"]) if isinstance(v, str) else v) for k, v in overrides.items()}
+    with pytest.raises(ValidationError) as caught:
+        seed_algorithm(ctx, **overrides)
+    assert any(message in text for text in caught.value.message_dict[field]), caught.value.message_dict
+    assert not Algorithm.objects.exists()
+
+
+def test_algorithm_names_are_unique_in_a_project(ctx):
+    seed_algorithm(ctx)
+    with pytest.raises(ValidationError) as caught:
+        seed_algorithm(ctx)
+    assert "already exists" in caught.value.message_dict["name"][0]
+
+
+def test_a_user_without_storage_authorization_is_refused(ctx):
+    from console.authorizations.models import Authorization
+
+    Authorization.objects.filter(project=ctx["project"]).delete()
+    with pytest.raises(ValidationError) as caught:
+        seed_algorithm(ctx)
+    assert "若没有授权" in caught.value.message_dict["code_dir"][0]
+
+
+def test_update_keeps_jobs_snapshot_and_delete_is_refused_while_a_job_is_active(ctx):
+    algorithm = seed_algorithm(ctx)
+    job = training_job_create(actor=ctx["actor"], project=ctx["project"], **job_args(ctx, algorithm))
+    updated = algorithm_update(actor=ctx["actor"], algorithm=algorithm, name="renamed", parameters=[])
+    assert updated.name == "renamed" and updated.parameters == []
+    job.refresh_from_db()
+    assert job.algorithm_spec["name"] == "test-pytorch-cpu" and len(job.algorithm_spec["parameters"]) == 2
+    with pytest.raises(ValidationError) as caught:
+        algorithm_delete(actor=ctx["actor"], algorithm=updated)
+    assert caught.value.code == "algorithm_in_use"
+    TrainingJob.objects.filter(pk=job.pk).update(phase=Phase.COMPLETED)
+    algorithm_delete(actor=ctx["actor"], algorithm=updated)
+    assert not Algorithm.objects.exists()
+    job.refresh_from_db()
+    assert job.algorithm is None and job.algorithm_spec["name"] == "test-pytorch-cpu"
+
+
+# --- jobs -------------------------------------------------------------------------------------
+
+
+def test_it_creates_a_job_in_phase_creating_with_its_tasks(ctx):
+    algorithm = seed_algorithm(ctx)
+    job = training_job_create(actor=ctx["actor"], project=ctx["project"], **job_args(ctx, algorithm, node_count=2))
+    assert (job.phase, job.secondary_phase) == (Phase.CREATING, "Creating")
+    assert list(job.tasks.values_list("name", "status")) == [("worker-0", TaskStatus.WAITING), ("worker-1", TaskStatus.WAITING)]
+    assert job.inputs == [{"name": "data_url", "description": "数据来源1", "obs_url": f"/{ctx['bucket']}/data/"}]
+    assert job.flavor_spec["flavor_id"] == "modelarts.vm.cpu.2u" and job.pool == ctx["pool"]
+    assert JobEvent.objects.filter(job=job, kind="created").exists()
+
+
+@pytest.mark.parametrize(
+    "overrides, field, message",
+    [
+        ({"name": "bad/name"}, "name", "is not a valid name"),
+        ({"algorithm_id": "01c399ae-8593-4ef5-9e4d-085950aacde1"}, "algorithm", "Unknown algorithm"),
+        ({"algorithm_id": "not-a-uuid"}, "algorithm", "Unknown algorithm"),
+        ({"flavor_id": "modelarts.vm.cpu.99u"}, "flavor", "Unknown flavor"),
+        ({"node_count": 3}, "node_count", "at most 2 node(s)"),
+        ({"node_count": 0}, "node_count", "from 1 to"),
+        ({"node_count": "two"}, "node_count", "from 1 to"),
+        ({"flavor_id": "modelarts.vm.cpu.8u"}, "node_count", "max_num is 0"),
+        ({"parameters": [{"name": "world_size", "value": "two"}]}, "parameters", "must be an integer"),
+        ({"parameters": [{"name": "dist", "value": "sometimes"}]}, "parameters", "True or False"),
+        ({"inputs": []}, "input:data_url", "Choose the storage folder"),
+        ({"inputs": [{"name": "data_url", "remote": {"obs": {"obs_url": "/{b}/../secret/"}}}]}, "input:data_url", "leaves its bucket"),
+        ({"inputs": [{"name": "data_url", "remote": {"obs": {"obs_url": "/{b}/nope/"}}}]}, "input:data_url", "does not exist"),
+        ({"inputs": [{"name": "data_url", "obs_url": "/{b}/data/"}, {"name": "other", "obs_url": "/{b}/data/"}]}, "inputs", "no input named other"),
+        ({"outputs": [{"name": "train_url", "obs_url": "/{b}/code/gloo/test-pytorch.py"}]}, "output:train_url", "is a file"),
+        ({"outputs": [{"name": "train_url", "obs_url": "relative/path"}]}, "output:train_url", "must start with obs://"),
+        ({"log_export_path": "/other-bucket-x/logs/"}, "log_export_path", "There is no bucket"),
+        ({"pool_name": "gpu-pool"}, "pool", "Unknown node pool"),
+    ],
+)  # fmt: skip
+def test_it_refuses_a_bad_job_and_writes_nothing(ctx, overrides, field, message):
+    algorithm = seed_algorithm(ctx)
+    b = ctx["bucket"]
+
+    def fill(value):
+        if isinstance(value, str):
+            return value.replace("{b}", b)
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        if isinstance(value, dict):
+            return {k: fill(v) for k, v in value.items()}
+        return value
+
+    with pytest.raises(ValidationError) as caught:
+        training_job_create(actor=ctx["actor"], project=ctx["project"], **job_args(ctx, algorithm, **fill(overrides)))
+    errors = caught.value.message_dict
+    assert any(message in text for text in errors.get(field, [])), errors
+    assert not TrainingJob.objects.exists() and not TrainingTask.objects.exists()
+
+
+def test_max_num_counts_live_nodes_that_fit(ctx, flavors):
+    assert flavor_max_num(flavors["modelarts.vm.cpu.2u"], pool=ctx["pool"]) == 2
+    assert flavor_max_num(flavors["modelarts.vm.cpu.8u"], pool=ctx["pool"]) == 0  # nodes have 2 cores
+    assert flavor_max_num(flavors["modelarts.vm.gpu.t4"], pool=ctx["pool"]) == 0
+    other = Pool.objects.create(name="other")
+    assert flavor_max_num(flavors["modelarts.vm.cpu.2u"], pool=other) == 0
+
+
+def test_a_model_version_as_input_adds_a_training_task_record(ctx):
+    from console.mymodels.models import BaseModelSeries, BaseModelVersion, ModelStatus, MyModel
+    from console.versions.models import ModelVersion, TaskKind
+
+    series = BaseModelSeries.objects.create(slug="qwen2-5", name="通义千问2.5", name_en="Qwen2.5", type_zh="文本生成", type_en="Text generation")
+    base = BaseModelVersion.objects.create(series=series, slug="qwen2-5-7b", name="Qwen2.5-7B")
+    model = MyModel.objects.create(project=ctx["project"], name="m1", base_version=base)
+    version = ModelVersion.objects.create(
+        model=model, number=1, base_version=base, weights_path=f"obs://{ctx['bucket']}/data/", status=ModelStatus.CREATED
+    )
+    algorithm = seed_algorithm(ctx)
+    job = training_job_create(actor=ctx["actor"], project=ctx["project"], **job_args(ctx, algorithm, inputs=[], model_version=version))
+    assert job.inputs[0]["obs_url"] == f"/{ctx['bucket']}/data/" and job.model_version_input == "data_url"
+    assert job.task_record.kind == TaskKind.TRAINING and job.task_record.version == version
+    assert str(job.uuid) in job.task_record.link_url
+    assert job.task_record.blocks_delete
+
+
+def test_stop_is_idempotent_and_refused_for_finished_jobs(ctx):
+    algorithm = seed_algorithm(ctx)
+    job = training_job_create(actor=ctx["actor"], project=ctx["project"], **job_args(ctx, algorithm))
+    stopped = training_job_stop(actor=ctx["actor"], job=job)
+    assert stopped.phase == Phase.TERMINATING
+    assert job.tasks.get().status == TaskStatus.TERMINATED
+    assert training_job_stop(actor=ctx["actor"], job=job).phase == Phase.TERMINATING
+    assert AuditEntry.objects.filter(action="training_job.stop").count() == 1
+    other = training_job_create(actor=ctx["actor"], project=ctx["project"], **job_args(ctx, algorithm, name="done"))
+    TrainingJob.objects.filter(pk=other.pk).update(phase=Phase.COMPLETED)
+    with pytest.raises(ValidationError) as caught:
+        training_job_stop(actor=ctx["actor"], job=other)
+    assert caught.value.code == "phase" and "Completed" in caught.value.messages[0]
+
+
+def test_delete_removes_a_finished_job_at_once_and_hides_a_running_one(ctx, bucket_root):
+    algorithm = seed_algorithm(ctx)
+    finished = training_job_create(actor=ctx["actor"], project=ctx["project"], **job_args(ctx, algorithm, name="finished"))
+    TrainingJob.objects.filter(pk=finished.pk).update(phase=Phase.COMPLETED)
+    TrainingTask.objects.filter(job=finished).update(status=TaskStatus.SUCCEEDED)
+    (bucket_root / "outputs" / "model.pt").write_bytes(b"weights")
+    training_job_delete(actor=ctx["actor"], job=TrainingJob.objects.get(pk=finished.pk))
+    assert not TrainingJob.objects.filter(pk=finished.pk).exists()
+    assert (bucket_root / "outputs" / "model.pt").exists()  # outputs stay
+    running = training_job_create(actor=ctx["actor"], project=ctx["project"], **job_args(ctx, algorithm, name="running"))
+    TrainingJob.objects.filter(pk=running.pk).update(phase=Phase.RUNNING)
+    TrainingTask.objects.filter(job=running).update(status=TaskStatus.RUNNING)
+    training_job_delete(actor=ctx["actor"], job=TrainingJob.objects.get(pk=running.pk))
+    running.refresh_from_db()
+    assert running.deleted_at is not None and running.phase == Phase.TERMINATING
+    assert running.tasks.get().stop_requested
+    assert AuditEntry.objects.filter(action="training_job.delete").count() == 2
+    with pytest.raises(ValidationError):
+        training_job_delete(actor=ctx["actor"], job=running)
