@@ -16,6 +16,9 @@ PROJECT_NAV = [
 ]
 ADMIN_NAV = [
     ("nodepools:pool_list", _("Node Pools")),
+    ("training:node_list", _("Nodes")),
+    ("training:flavor_list", _("Flavors")),
+    ("training:engine_list", _("Engines")),
     ("accounts:user_list", _("Users")),
     ("accounts:organization_list", _("Organisations")),
     ("audit:list", _("Audit log")),
