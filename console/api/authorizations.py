@@ -10,7 +10,7 @@ from typing import Literal
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
-from ninja import Query, Router
+from ninja import Query, Router, Status
 from pydantic import Field
 
 from console.accounts.models import Role
@@ -66,7 +66,7 @@ def create_agency(request, project_id: str, payload: AgencyIn):
         agency = services.agency_create(actor=scope.user, project=scope.project, suffix=payload.agency_name_suffix)
     except ValidationError as error:
         raise from_validation_error(error, codes=_AGENCY_CODES) from None
-    return 200, {"agency_name": agency.name}
+    return Status(200, {"agency_name": agency.name})
 
 
 def _agency_name(suffix: str) -> str:
@@ -172,7 +172,7 @@ def create_authorization(request, project_id: str, payload: AuthorizationIn):
         )
     except ValidationError as error:
         raise from_validation_error(error, codes=_AUTH_CODES) from None
-    return 200, {"result": True}
+    return Status(200, {"result": True})
 
 
 @router.get(
@@ -185,7 +185,7 @@ def list_authorizations(request, project_id: str, query: Query[AuthorizationQuer
     authorizations = selectors.authorization_list(project=scope.project, sort_by=query.sort_by, order=query.order)
     total = authorizations.count()
     page = authorizations[query.offset : query.offset + query.limit]
-    return 200, {
+    return Status(200, {
         "auth": [
             {
                 "create_time": _ms(a.created_at),
@@ -198,7 +198,7 @@ def list_authorizations(request, project_id: str, query: Query[AuthorizationQuer
             for a in page
         ],
         "total_count": total,
-    }
+    })
 
 
 @router.delete(
@@ -219,5 +219,5 @@ def delete_authorization(request, project_id: str, query: Query[DeleteQuery]):
         )
     services.authorization_delete(actor=scope.user, authorization=authorization)
     if query.user_id == ALL_USERS:
-        return 200, {"result": True, "success_message": "Delete all-users auth info successfully!"}
-    return 200, {"result": True}
+        return Status(200, {"result": True, "success_message": "Delete all-users auth info successfully!"})
+    return Status(200, {"result": True})

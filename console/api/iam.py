@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from django.http import HttpResponse
-from ninja import Router
+from ninja import Router, Status
 from pydantic import Field
 
 from console.api.errors import ApiError
@@ -134,4 +134,4 @@ def create_token(request, response: HttpResponse, payload: TokenRequest):
     }
     response["X-Subject-Token"] = raw
     response["Cache-Control"] = "no-store"
-    return 201, body
+    return Status(201, body)

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.utils.translation import gettext as _
-from ninja import Query, Router
+from ninja import Query, Router, Status
 from pydantic import Field
 
 from console.accounts.models import Role
@@ -70,7 +70,7 @@ class FlavorQuery(Schema):
 )
 def list_flavors(request, project_id: str, query: Query[FlavorQuery]):
     scope_for(request.auth, project_id)
-    return 200, payloads.flavors_payload(selectors.flavor_list(flavor_type=query.flavor_type))
+    return Status(200, payloads.flavors_payload(selectors.flavor_list(flavor_type=query.flavor_type)))
 
 
 @router.get(
@@ -81,7 +81,7 @@ def list_flavors(request, project_id: str, query: Query[FlavorQuery]):
 )
 def list_engines(request, project_id: str):
     scope_for(request.auth, project_id)
-    return 200, payloads.engines_payload(selectors.engine_list().order_by("engine_name", "engine_id"))
+    return Status(200, payloads.engines_payload(selectors.engine_list().order_by("engine_name", "engine_id")))
 
 
 # --- storage pre-flight -------------------------------------------------------------------
@@ -166,7 +166,7 @@ def create_algorithm(request, project_id: str, payload: AlgorithmIn):
         algorithm = services.algorithm_create(actor=scope.user, project=scope.project, **kwargs)
     except ValidationError as error:
         raise from_validation_error(error, codes=_ALGORITHM_CODES) from None
-    return 200, payloads.algorithm_payload(_algorithm_in_project(scope, str(algorithm.uuid)))
+    return Status(200, payloads.algorithm_payload(_algorithm_in_project(scope, str(algorithm.uuid))))
 
 
 @router.get(
@@ -184,7 +184,7 @@ def list_algorithms(request, project_id: str, query: Query[AlgorithmQuery]):
     algorithms = algorithms.order_by(f"-{field}" if query.order == "desc" else field, "pk")
     total = algorithms.count()
     items = [payloads.algorithm_payload(a) for a in algorithms[query.offset : query.offset + query.limit]]
-    return 200, {
+    return Status(200, {
         "total": total,
         "count": len(items),
         "limit": query.limit,
@@ -192,7 +192,7 @@ def list_algorithms(request, project_id: str, query: Query[AlgorithmQuery]):
         "sort_by": query.sort_by,
         "order": query.order,
         "items": items,
-    }
+    })
 
 
 @router.get(
@@ -203,7 +203,7 @@ def list_algorithms(request, project_id: str, query: Query[AlgorithmQuery]):
 )
 def get_algorithm(request, project_id: str, algorithm_id: str):
     scope = scope_for(request.auth, project_id)
-    return 200, payloads.algorithm_payload(_algorithm_in_project(scope, algorithm_id))
+    return Status(200, payloads.algorithm_payload(_algorithm_in_project(scope, algorithm_id)))
 
 
 @router.put(
@@ -223,7 +223,7 @@ def update_algorithm(request, project_id: str, algorithm_id: str, payload: Algor
         services.algorithm_update(actor=scope.user, algorithm=algorithm, **kwargs)
     except ValidationError as error:
         raise from_validation_error(error, codes=_ALGORITHM_CODES) from None
-    return 200, payloads.algorithm_payload(_algorithm_in_project(scope, algorithm_id))
+    return Status(200, payloads.algorithm_payload(_algorithm_in_project(scope, algorithm_id)))
 
 
 @router.delete(
@@ -314,7 +314,7 @@ def create_training_job(request, project_id: str, payload: TrainingJobIn):
         )
     except ValidationError as error:
         raise from_validation_error(error, codes=_JOB_CODES) from None
-    return 201, payloads.job_payload(_job_in_project(scope, str(job.uuid)))
+    return Status(201, payloads.job_payload(_job_in_project(scope, str(job.uuid))))
 
 
 def _uuid_or_none(value: str):
@@ -332,7 +332,7 @@ def _uuid_or_none(value: str):
 )
 def get_training_job(request, project_id: str, training_job_id: str):
     scope = scope_for(request.auth, project_id)
-    return 200, payloads.job_payload(_job_in_project(scope, training_job_id))
+    return Status(200, payloads.job_payload(_job_in_project(scope, training_job_id)))
 
 
 @router.post(
@@ -367,7 +367,7 @@ def search_training_jobs(request, project_id: str, payload: JobSearchIn):
     jobs = jobs.order_by(f"-{field}" if payload.order == "desc" else field, "-pk")
     total = jobs.count()
     items = [payloads.job_payload(job) for job in jobs[payload.offset : payload.offset + payload.limit]]
-    return 200, {
+    return Status(200, {
         "total": total,
         "count": len(items),
         "limit": payload.limit,
@@ -375,7 +375,7 @@ def search_training_jobs(request, project_id: str, payload: JobSearchIn):
         "sort_by": payload.sort_by,
         "order": payload.order,
         "items": items,
-    }
+    })
 
 
 @router.post(
@@ -392,7 +392,7 @@ def training_job_action(request, project_id: str, training_job_id: str, payload:
         services.training_job_stop(actor=scope.user, job=job)
     except ValidationError as error:
         raise from_validation_error(error, codes={"phase": "ModelArts.1008", "job_gone": "ModelArts.1006"}) from None
-    return 202, payloads.job_payload(_job_in_project(scope, training_job_id))
+    return Status(202, payloads.job_payload(_job_in_project(scope, training_job_id)))
 
 
 @router.delete(
@@ -449,7 +449,7 @@ def training_log_url(request, project_id: str, training_job_id: str, task_id: st
             _("%(task)s has not started yet, so it has no log. Ask again once the job is Running.") % {"task": task.name},
         )
     disposition = logs.DOWNLOAD if content_type == "application/octet-stream" else logs.PREVIEW
-    return 200, {"obs_url": logs.signed_log_url(request, job=job, task_name=task.name, disposition=disposition)}
+    return Status(200, {"obs_url": logs.signed_log_url(request, job=job, task_name=task.name, disposition=disposition)})
 
 
 @router.get(
@@ -467,5 +467,5 @@ def training_metrics(request, project_id: str, training_job_id: str, task_id: st
     for series in body["metrics"]:
         # -1 as the seed writes it (an integer), not -1.0.
         series["value"] = [-1 if value == -1 else value for value in series["value"]]
-    return 200, body
+    return Status(200, body)
 
