@@ -271,7 +271,14 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        # Beat sends the poller and the sweep every few seconds: one line per task
+        # received and succeeded would drown everything else. Failures still show.
+        "celery.app.trace": {"level": env("CELERY_TASK_LOG_LEVEL", "WARNING")},
+        "celery.worker.strategy": {"level": env("CELERY_TASK_LOG_LEVEL", "WARNING")},
+        "celery.beat": {"level": env("CELERY_TASK_LOG_LEVEL", "WARNING")},
+    },
 }
 
 # --- training ---------------------------------------------------------------

@@ -101,6 +101,18 @@ def test_it_runs_web_worker_and_beat_and_ctrl_c_stops_them_all(embedded_env, tmp
 
             states = poll(all_up, timeout=60, what="web, database, broker, worker and beat up", interval=2)
             assert set(states) == {"web", "database", "broker", "worker", "beat"}
+
+            # Stopping the worker: the web server stays up and the health page says so.
+            worker = next(p for p in children if "celery" in " ".join(p.cmdline()) and " worker" in " ".join(p.cmdline()))
+            os.killpg(worker.pid, signal.SIGTERM)
+
+            def worker_down():
+                states = health_states(http.get("/admin/health/").text)
+                return states if states.get("worker") == "Down" else None
+
+            states = poll(worker_down, timeout=60, what="the worker shown down", interval=2)
+            assert states["web"] == "Up" and states["database"] == "Up"
+            assert serve.poll() is None, "the console must stay up without its worker"
     finally:
         if serve.poll() is None:
             serve.send_signal(signal.SIGINT)  # Ctrl-C

@@ -1,7 +1,8 @@
 """Run the whole console on one machine: web server, Celery worker and Celery beat.
 
-Ctrl-C (or SIGTERM) stops all three. If one of them dies, the others are stopped
-too, so the console is never half up.
+Ctrl-C (or SIGTERM) stops all three. If the web server dies the console stops;
+if the worker or beat dies, the web server stays up and the health page shows
+what is down.
 """
 
 import os
@@ -66,13 +67,23 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         exit_code = 0
+        reported = set()
         while not stopping:
             for name, process in processes.items():
-                if process.poll() is not None:
-                    self.stderr.write(f"{name} exited with code {process.returncode}; stopping the console.")
+                if process.poll() is None or name in reported:
+                    continue
+                if name == "web":
+                    self.stderr.write(f"web exited with code {process.returncode}; stopping the console.")
                     exit_code = process.returncode or 1
                     stopping = True
                     break
+                # Without a worker or beat the pages still work and the health page says
+                # what is down; an administrator decides when to restart.
+                reported.add(name)
+                self.stderr.write(
+                    f"{name} exited with code {process.returncode}; the web server keeps running and "
+                    f"the health page shows {name} down. Restart the console to bring it back."
+                )
             time.sleep(0.5)
 
         self.stdout.write("Stopping web, worker and beat...")
