@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh requirements.txt
+bash scripts/compile-messages.sh
 .venv/bin/python manage.py setup_console
 exec .venv/bin/python manage.py serve "$@"

@@ -12,10 +12,7 @@ export CONSOLE_VAR_DIR="${CONSOLE_VAR_DIR:-$PWD/var/test}"
 export DJANGO_ALLOW_ASYNC_UNSAFE=true
 mkdir -p "$CONSOLE_VAR_DIR"
 
-# msgfmt may be missing on a bare machine: the compiled catalogs are committed.
-if command -v msgfmt >/dev/null 2>&1; then
-  .venv/bin/python manage.py compilemessages --ignore=.venv -v 0
-fi
+bash scripts/compile-messages.sh
 
 set +e
 .venv/bin/python -m pytest "$@"
