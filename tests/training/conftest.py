@@ -101,10 +101,10 @@ def flavors(db):
     from console.training.services.catalog import flavor_defaults_ensure
 
     flavor_defaults_ensure()
-    # A flavor every test machine can hold (1 core, 1 GB): tests don't depend on the machine's size.
+    # A flavor every test machine can hold (1 core, 4 GB: a torch process with gloo alone takes about 1 GB): tests don't depend on the machine's size.
     Flavor.objects.get_or_create(
         flavor_id="test.cpu.1u",
-        defaults={"flavor_name": "Test CPU(1U)", "cpu_cores": 1, "memory_gb": 1, "disk_gb": 1, "position": 99},
+        defaults={"flavor_name": "Test CPU(1U)", "cpu_cores": 1, "memory_gb": 4, "disk_gb": 1, "position": 99},
     )
     return {f.flavor_id: f for f in Flavor.objects.all()}
 
