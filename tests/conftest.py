@@ -233,3 +233,14 @@ def _purge_test_broker(request):
 
         redis.Redis.from_url(settings.REDIS_URL).flushdb()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _english_by_default():
+    """Requests activate the user's language on the test thread and Django never resets it:
+    without this, a test after a Chinese request would read Chinese messages."""
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)

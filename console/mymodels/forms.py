@@ -2,6 +2,7 @@
 services check every rule again (the REST API uses them without forms)."""
 
 from django import forms
+from django.utils.functional import lazy
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -115,14 +116,24 @@ class ModelCreateForm(WeightsFormMixin, forms.Form):
         return description
 
 
+def _status_choice_text(status) -> str:
+    from django.utils.translation import get_language
+
+    if (get_language() or "").lower().startswith("zh"):
+        return STATUS_SEED_LABELS[status]
+    return f"{STATUS_SEED_LABELS[status]} · {status.label}"
+
+
+_status_choice = lazy(_status_choice_text, str)
+
+
 class ModelFilterForm(forms.Form):
     q = forms.CharField(label=_("Search by name"), required=False)
     status = forms.ChoiceField(
         label=_("Status"),
         required=False,
-        # The seed's Chinese label beside the English one: 创建成功 · Created.
-        choices=[("", _("All statuses"))]
-        + [(status.value, format_lazy("{} · {}", STATUS_SEED_LABELS[status], status.label)) for status in ModelStatus],
+        # The seed's Chinese label beside the English one (创建成功 · Created); alone in Chinese.
+        choices=[("", _("All statuses"))] + [(status.value, _status_choice(status)) for status in ModelStatus],
     )
     series = forms.ChoiceField(label=_("Base model"), required=False)
 

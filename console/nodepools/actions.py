@@ -100,8 +100,8 @@ class ActionPreview:
         return rules.ACTION_LABELS[self.action]
 
     @property
-    def seed_label(self) -> str:
-        return rules.ACTION_SEED_LABELS[self.action]
+    def display_label(self) -> str:
+        return rules.action_display(self.action)
 
 
 def parse_action(value: str) -> Action:

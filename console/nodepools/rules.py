@@ -72,6 +72,16 @@ ACTION_LABELS = {
 # The seed's own words, shown beside the English label.
 ACTION_SEED_LABELS = {Action.DELETE: "删除", Action.UNSUBSCRIBE: "退订", Action.RELEASE: "释放"}
 
+
+def action_display(action: Action) -> str:
+    """The action's name with the seed's word beside it; in Chinese the name already is that word."""
+    from django.utils.translation import get_language
+
+    label = str(ACTION_LABELS[action])
+    if (get_language() or "").lower().startswith("zh"):
+        return label
+    return f"{label} ({ACTION_SEED_LABELS[action]})"
+
 SUBSCRIPTION_LABELS = {
     Subscription.PAY_PER_USE: gettext_lazy("Pay-per-use"),
     Subscription.ACTIVE: gettext_lazy("Active"),

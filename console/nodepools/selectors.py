@@ -77,8 +77,8 @@ class NodeRow:
         return rules.ACTION_LABELS[self.action] if self.action else ""
 
     @property
-    def action_seed_label(self) -> str:
-        return rules.ACTION_SEED_LABELS[self.action] if self.action else ""
+    def action_display_label(self) -> str:
+        return rules.action_display(self.action) if self.action else ""
 
 
 @dataclass

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from console.training.phases import (
     ACTIVE_PHASES,
@@ -329,7 +330,8 @@ class TaskMetricSample(models.Model):
 
 
 class EventKind(models.TextChoices):
-    CREATED = "created", _("Created")
+    # Contexts: as column headers these words mean "creation time" / "end time" in Chinese.
+    CREATED = "created", pgettext_lazy("timeline event", "Created")
     QUEUED = "queued", _("Queued")
     ASSIGNED = "assigned", _("Nodes assigned")
     DOWNLOAD = "download", _("Code and inputs downloaded")
@@ -338,7 +340,7 @@ class EventKind(models.TextChoices):
     LOG_EXPORT = "log_export", _("Log exported")
     STOP = "stop", _("Stop requested")
     TASK_EXIT = "task_exit", _("Task ended")
-    FINISHED = "finished", _("Finished")
+    FINISHED = "finished", pgettext_lazy("timeline event", "Finished")
     PROBLEM = "problem", _("Problem")
 
 
