@@ -105,6 +105,7 @@ def bench_jobs(count: int) -> dict:
     from console.training.models import Flavor, TrainingJob
     from console.training.payloads import job_payload
     from console.training.services import algorithm_create, training_job_create
+    from console.training.services.jobs import JobSpec
 
     tag = uuid.uuid4().hex[:6]
     org, _ = Organization.objects.get_or_create(name="bench")
@@ -135,7 +136,8 @@ def bench_jobs(count: int) -> dict:
         # and its zygote are still starting (several seconds on a busy 2-core machine).
         warmup = None
         for index in range(count + 1):
-            job = training_job_create(actor=user, project=project, name=f"lat-{index}", algorithm=algorithm, flavor_id="bench.cpu.1u", pool=pool)
+            spec = JobSpec(name=f"lat-{index}", algorithm=algorithm, flavor_id="bench.cpu.1u", pool=pool)
+            job = training_job_create(actor=user, project=project, spec=spec)
             submitted = time.monotonic()
             while True:
                 job.refresh_from_db()

@@ -86,27 +86,57 @@ def error_body(code: str, message: str) -> dict:
     return {"error_code": code, "error_msg": str(message)}
 
 
+def refusals(error: DjangoValidationError) -> list[tuple[str, str | None, str]]:
+    """(field, code, message) of each refusal in a service's ValidationError, in the service's order.
+
+    A refusal about one entry of a list field (an input, an output) carries the entry's name in
+    ``params["name"]``; its field is given as ``field[name]``.
+    """
+    if not hasattr(error, "error_dict"):
+        return [
+            ("__all__", getattr(item, "code", None), message)
+            for item, message in zip(error.error_list, error.messages, strict=True)
+        ]
+    found = []
+    for field, items in error.error_dict.items():
+        for item in items:
+            message = item.message % item.params if item.params else item.message
+            name = (item.params or {}).get("name") if field != "__all__" else None
+            found.append((f"{field}[{name}]" if name else field, item.code, str(message)))
+    return found
+
+
 def validation_message(error: DjangoValidationError) -> str:
     """A service's ValidationError as one line: "field: message; other: message"."""
-    if hasattr(error, "error_dict"):
-        parts = []
-        for field, errors in error.message_dict.items():
-            text = " ".join(errors)
-            parts.append(text if field == "__all__" else f"{field}: {text}")
-        return "; ".join(parts)
-    return " ".join(error.messages)
+    if not hasattr(error, "error_dict"):
+        return " ".join(error.messages)
+    by_field: dict[str, list[str]] = {}
+    for field, _code, message in refusals(error):
+        by_field.setdefault(field, []).append(message)
+    return "; ".join(
+        " ".join(texts) if field == "__all__" else f"{field}: {' '.join(texts)}" for field, texts in by_field.items()
+    )
 
 
-def from_validation_error(error: DjangoValidationError, *, default: str = "ModelArts.0202", codes=None) -> ApiError:
+def from_validation_error(
+    error: DjangoValidationError, *, default: str = "ModelArts.0202", codes=None, alone=None
+) -> ApiError:
     """Translate a service ValidationError, choosing the API code from the error's code or field.
 
     `codes` maps a service error code or a field name to an API code, so one
-    service rule gets one stable API code wherever it fires.
+    service rule gets one stable API code wherever it fires; the first refusal (in the
+    service's order) with a mapped code chooses. `alone` maps codes that outrank all
+    others, in its own order, and are answered with their own message only (a missing
+    storage authorization is reported as itself, whatever else is wrong).
     """
+    found = refusals(error)
+    for wanted, api_code in (alone or {}).items():
+        for _field, code, message in found:
+            if code == wanted:
+                return ApiError(api_code, message)
     codes = codes or {}
     chosen = default
-    found = _error_codes(error)
-    for key in found:
+    for key in _error_codes(error):
         if key in codes:
             chosen = codes[key]
             break

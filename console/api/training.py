@@ -38,15 +38,20 @@ from console.api.training_schemas import (
     TrainingJobOut,
 )
 from console.nodepools.models import Pool
-from console.storage import gate
 from console.training import payloads, selectors, services
 from console.training.models import Algorithm, TrainingJob
 from console.training.phases import Phase
+from console.training.services.jobs import JobSpec
 
 router = Router(tags=["Training"])
 
-# Storage refusals that mean "no authorization" (委托授权), answered 403 before any other check.
-AUTHORIZATION_REFUSALS = {"no_authorization", "read_only", "bucket_not_covered"}
+# Storage refusals that mean "no authorization" (委托授权): answered 403 with their own message,
+# whatever else the request breaks.
+STORAGE_AUTHORIZATION = {
+    "no_authorization": "ModelArts.2007",
+    "read_only": "ModelArts.2007",
+    "bucket_not_covered": "ModelArts.2007",
+}
 
 
 def _no_content() -> HttpResponse:
@@ -84,28 +89,11 @@ def list_engines(request, project_id: str):
     return Status(200, payloads.engines_payload(selectors.engine_list().order_by("engine_name", "engine_id")))
 
 
-# --- storage pre-flight -------------------------------------------------------------------
-
-
-def _require_storage_authorization(scope: Scope, paths: list[tuple[str, str]]) -> None:
-    """Answer "no authorization" as itself (403, the seed's 委托授权 message) before other rules.
-
-    Only the gate decides; any other refusal (a missing folder, a bad path) is left
-    to the service, which reports it on its field.
-    """
-    for path, access in paths:
-        if not path:
-            continue
-        try:
-            gate.storage_for(user=scope.user, project=scope.project, path=path, access=access)
-        except gate.StorageRefused as refusal:
-            if refusal.code in AUTHORIZATION_REFUSALS:
-                raise ApiError("ModelArts.2007", refusal.message) from None
-
-
 # --- algorithms --------------------------------------------------------------------------
 
-_ALGORITHM_CODES = {"algorithm_exists": "ModelArts.1004", "engine": "ModelArts.1002"}
+_ALGORITHM_CODES = {"unknown_engine": "ModelArts.1002"}
+# A taken name is the conflict it is, even when the storage refuses too.
+_ALGORITHM_ALONE = {"algorithm_exists": "ModelArts.1004", **STORAGE_AUTHORIZATION}
 
 
 def _algorithm_kwargs(payload: AlgorithmIn) -> dict:
@@ -130,17 +118,6 @@ def _algorithm_kwargs(payload: AlgorithmIn) -> dict:
     }
 
 
-def _refuse_taken_name(scope: Scope, name: str, instance: Algorithm | None = None) -> None:
-    # The service refuses it too (as a field error); the API answers it as the conflict it is.
-    taken = Algorithm.objects.filter(project=scope.project, name=name.strip())
-    if instance is not None:
-        taken = taken.exclude(pk=instance.pk)
-    if taken.exists():
-        raise ApiError(
-            "ModelArts.1004", _("metadata.name: an algorithm named %(name)s already exists in this project.") % {"name": name}
-        )
-
-
 def _algorithm_in_project(scope: Scope, algorithm_id: str) -> Algorithm:
     try:
         return selectors.algorithm_get(user=scope.user, project=scope.project, algorithm_id=algorithm_id)
@@ -160,12 +137,10 @@ def _algorithm_in_project(scope: Scope, algorithm_id: str) -> Algorithm:
 def create_algorithm(request, project_id: str, payload: AlgorithmIn):
     scope = scope_for(request.auth, project_id, role=Role.MEMBER)
     kwargs = _algorithm_kwargs(payload)
-    _refuse_taken_name(scope, kwargs["name"])
-    _require_storage_authorization(scope, [(kwargs["code_dir"], gate.READ)])
     try:
         algorithm = services.algorithm_create(actor=scope.user, project=scope.project, **kwargs)
     except ValidationError as error:
-        raise from_validation_error(error, codes=_ALGORITHM_CODES) from None
+        raise from_validation_error(error, codes=_ALGORITHM_CODES, alone=_ALGORITHM_ALONE) from None
     return Status(200, payloads.algorithm_payload(_algorithm_in_project(scope, str(algorithm.uuid))))
 
 
@@ -217,12 +192,10 @@ def update_algorithm(request, project_id: str, algorithm_id: str, payload: Algor
     scope = scope_for(request.auth, project_id, role=Role.MEMBER)
     algorithm = _algorithm_in_project(scope, algorithm_id)
     kwargs = _algorithm_kwargs(payload)
-    _refuse_taken_name(scope, kwargs["name"], instance=algorithm)
-    _require_storage_authorization(scope, [(kwargs["code_dir"], gate.READ)])
     try:
         services.algorithm_update(actor=scope.user, algorithm=algorithm, **kwargs)
     except ValidationError as error:
-        raise from_validation_error(error, codes=_ALGORITHM_CODES) from None
+        raise from_validation_error(error, codes=_ALGORITHM_CODES, alone=_ALGORITHM_ALONE) from None
     return Status(200, payloads.algorithm_payload(_algorithm_in_project(scope, algorithm_id)))
 
 
@@ -245,13 +218,14 @@ def delete_algorithm(request, project_id: str, algorithm_id: str):
 
 # --- training jobs -------------------------------------------------------------------------
 
+# The service's refusal codes → the seed's error codes; the first refusal with a mapped code chooses.
 _JOB_CODES = {
+    "unknown_algorithm": "ModelArts.1011",
+    "engine_unavailable": "ModelArts.1011",
+    "no_pool": "ModelArts.1011",
+    "unknown_flavor": "ModelArts.1001",
     "no_capacity": "ModelArts.1012",
-    # Every node_count refusal past the schema's 1..64 is about capacity (max_num).
-    "node_count": "ModelArts.1012",
-    "flavor": "ModelArts.1001",
-    "algorithm": "ModelArts.1011",
-    "pool": "ModelArts.1011",
+    "over_capacity": "ModelArts.1012",
 }
 
 
@@ -271,6 +245,21 @@ def _pool_for(pool_id: str | None) -> Pool | None:
     return pool
 
 
+def _algorithm_for_job(scope: Scope, algorithm_id: str) -> Algorithm:
+    try:
+        return selectors.algorithm_get(user=scope.user, project=scope.project, algorithm_id=algorithm_id)
+    except Http404:
+        raise ApiError(
+            "ModelArts.1011",
+            "algorithm.id: " + _("Unknown algorithm %(id)s: choose an algorithm of this project.") % {"id": algorithm_id},
+        ) from None
+
+
+def _folders(items) -> dict[str, str]:
+    # The seed's [{"name", "remote": {"obs": {"obs_url"}}}] → {name: folder}.
+    return {item.name: item.remote.obs.obs_url for item in items}
+
+
 @router.post(
     "/v2/{project_id}/training-jobs",
     response=with_errors({201: TrainingJobOut}, *AUTHED, 404, 409, 413),
@@ -285,35 +274,22 @@ def _pool_for(pool_id: str | None) -> Pool | None:
 def create_training_job(request, project_id: str, payload: TrainingJobIn):
     scope = scope_for(request.auth, project_id, role=Role.MEMBER)
     algorithm_in = payload.algorithm
-    algorithm = (
-        Algorithm.objects.filter(project=scope.project, uuid=_uuid_or_none(algorithm_in.id)).first()
-        if _uuid_or_none(algorithm_in.id)
-        else None
+    spec = JobSpec(
+        name=payload.metadata.name,
+        description=payload.metadata.description,
+        algorithm=_algorithm_for_job(scope, algorithm_in.id),
+        parameters=[item.model_dump() for item in algorithm_in.parameters],
+        inputs=_folders(algorithm_in.inputs),
+        outputs=_folders(algorithm_in.outputs),
+        flavor_id=payload.spec.resource.flavor_id,
+        node_count=payload.spec.resource.node_count,
+        log_export_path=payload.spec.log_export_path.obs_url if payload.spec.log_export_path else "",
+        pool=_pool_for(payload.spec.resource.pool_id),
     )
-    paths = [(item.remote.obs.obs_url, gate.READ) for item in algorithm_in.inputs]
-    paths += [(item.remote.obs.obs_url, gate.WRITE) for item in algorithm_in.outputs]
-    if payload.spec.log_export_path:
-        paths.append((payload.spec.log_export_path.obs_url, gate.WRITE))
-    if algorithm is not None:
-        paths.insert(0, (algorithm.code_dir, gate.READ))
-    _require_storage_authorization(scope, paths)
     try:
-        job = services.training_job_create(
-            actor=scope.user,
-            project=scope.project,
-            name=payload.metadata.name,
-            description=payload.metadata.description,
-            algorithm_id=algorithm_in.id,
-            parameters=[item.model_dump() for item in algorithm_in.parameters],
-            inputs=[{"name": i.name, "obs_url": i.remote.obs.obs_url} for i in algorithm_in.inputs],
-            outputs=[{"name": o.name, "obs_url": o.remote.obs.obs_url} for o in algorithm_in.outputs],
-            flavor_id=payload.spec.resource.flavor_id,
-            node_count=payload.spec.resource.node_count,
-            log_export_path=payload.spec.log_export_path.obs_url if payload.spec.log_export_path else "",
-            pool=_pool_for(payload.spec.resource.pool_id),
-        )
+        job = services.training_job_create(actor=scope.user, project=scope.project, spec=spec)
     except ValidationError as error:
-        raise from_validation_error(error, codes=_JOB_CODES) from None
+        raise from_validation_error(error, codes=_JOB_CODES, alone=STORAGE_AUTHORIZATION) from None
     return Status(201, payloads.job_payload(_job_in_project(scope, str(job.uuid))))
 
 

@@ -9,6 +9,9 @@ from django.utils.translation import gettext_lazy as _
 from console.storage.forms import ObsFolderField
 from console.training import params
 from console.training.models import Algorithm, CpuArch, Engine, Flavor, FlavorType
+from console.training.payloads import obs_uri
+from console.training.services.jobs import JobSpec
+from console.versions.selectors import versions_usable
 
 TYPE_CHOICES = [(t, t) for t in params.TYPES]
 VALID_TYPE_CHOICES = [("None", _("None")), ("Range", _("Range [min, max]")), ("Choice", _("Choice (list)"))]
@@ -74,8 +77,8 @@ def _filled(formset) -> list[dict]:
     return [f.cleaned_data for f in formset.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
 
 
-def algorithm_service_args(form: AlgorithmForm, inputs, outputs, parameters) -> dict:
-    """The service's keyword arguments, in the seed's shapes."""
+def algorithm_service_args(form: AlgorithmForm, inputs, outputs, parameters, *, algorithm: Algorithm | None = None) -> dict:
+    """The service's keyword arguments, in the seed's shapes; editing ``algorithm``, its secrets left empty are kept."""
     definitions = []
     for row in _filled(parameters):
         raw_range = [item.strip() for item in (row.get("valid_range") or "").split(",") if item.strip()]
@@ -104,7 +107,7 @@ def algorithm_service_args(form: AlgorithmForm, inputs, outputs, parameters) -> 
         "parameters_customization": data.get("parameters_customization", False),
         "inputs": [{"name": r["name"].strip(), "description": r.get("description", "")} for r in _filled(inputs)],
         "outputs": [{"name": r["name"].strip(), "description": r.get("description", "")} for r in _filled(outputs)],
-        "parameters": definitions,
+        "parameters": params.with_stored_secrets(definitions, algorithm.parameters) if algorithm else definitions,
     }
 
 
@@ -138,8 +141,6 @@ def algorithm_initial(algorithm: Algorithm) -> tuple[dict, list, list, list]:
 
 
 def obs_display(api_path: str) -> str:
-    from console.training.payloads import obs_uri
-
     return obs_uri(api_path)
 
 
@@ -175,14 +176,16 @@ class JobForm(forms.Form):
         help_text=_("One name=value per line; passed to the script as --name=value."),
     )  # fmt: skip
 
-    def __init__(self, *args, project, algorithm: Algorithm | None = None, flavor_labels=None, version_choices=(), **kwargs):
+    def __init__(self, *args, project, algorithm: Algorithm | None = None, flavor_labels=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.project = project
         self.algorithm = algorithm
         self.fields["algorithm"].queryset = Algorithm.objects.filter(project=project).select_related("engine")
         self.fields["flavor"].choices = flavor_labels or []
         self.fields["log_export_path"].bind(project=project)
-        self.fields["model_version"].choices = [("", _("— none —"))] + list(version_choices)
+        self.fields["model_version"].choices = [("", _("— none —"))] + [
+            (str(v.pk), f"{v.model.name} {v.label}") for v in versions_usable(project=project)[:200]
+        ]
         if algorithm is None:
             del self.fields["custom_parameters"]
             return
@@ -237,7 +240,18 @@ class JobForm(forms.Form):
             pairs.append({"name": name.strip(), "value": value})
         return pairs
 
-    def service_args(self) -> dict:
+    def clean_model_version(self):
+        chosen = self.cleaned_data.get("model_version")
+        if not chosen:
+            return None
+        # The choices were listed from the same selector; one deleted since is refused here.
+        version = versions_usable(project=self.project).filter(pk=chosen).first()
+        if version is None:
+            raise ValidationError(_("Unknown model version: choose a version of one of this project's models."))
+        return version
+
+    def spec(self) -> JobSpec:
+        """The job the form asks for (call after is_valid())."""
         data = self.cleaned_data
         algorithm = data["algorithm"]
         values = []
@@ -247,22 +261,22 @@ class JobForm(forms.Form):
             if field is None or field.disabled:
                 continue
             value = data.get(key)
-            if value in (None, "") and (definition["constraint"].get("sensitive") or value is None):
-                continue  # empty sensitive field: keep the algorithm's value
-            values.append({"name": definition["name"], "value": "" if value is None else str(value)})
+            if value is None or params.keeps_stored_secret(definition, value):
+                continue  # the algorithm's value stays
+            values.append({"name": definition["name"], "value": str(value)})
         values += data.get("custom_parameters") or []
-        return {
-            "name": data["name"],
-            "description": data.get("description", ""),
-            "algorithm": algorithm,
-            "parameters": values,
-            "inputs": {item["name"]: data.get(input_field_name(item["name"])) or "" for item in algorithm.inputs},
-            "outputs": {item["name"]: data.get(output_field_name(item["name"])) or "" for item in algorithm.outputs},
-            "flavor_id": data["flavor"],
-            "node_count": data["node_count"],
-            "log_export_path": data.get("log_export_path") or "",
-            "model_version": int(data["model_version"]) if data.get("model_version") else None,
-        }
+        return JobSpec(
+            name=data["name"],
+            description=data.get("description", ""),
+            algorithm=algorithm,
+            parameters=values,
+            inputs={item["name"]: data.get(input_field_name(item["name"])) or "" for item in algorithm.inputs},
+            outputs={item["name"]: data.get(output_field_name(item["name"])) or "" for item in algorithm.outputs},
+            flavor_id=data["flavor"],
+            node_count=data["node_count"],
+            log_export_path=data.get("log_export_path") or "",
+            model_version=data.get("model_version"),
+        )
 
 
 def _parameter_field(definition: dict) -> forms.Field:
@@ -299,22 +313,20 @@ def _parameter_field(definition: dict) -> forms.Field:
     return field
 
 
+# The service's fields whose refusals about one named entry go beside that entry's field.
+_ENTRY_FIELDS = {"inputs": input_field_name, "outputs": output_field_name}
+
+
 def apply_job_errors(form: JobForm, error: ValidationError) -> None:
-    """Put the service's errors next to the generated fields (input:x → input__x …)."""
+    """Put the service's refusals beside the fields they name (an input's beside that input's folder field)."""
     if not hasattr(error, "error_dict"):
         form.add_error(None, error)
         return
-    for key, messages in error.message_dict.items():
-        field = key.replace(":", "__")
-        if key == "flavor":
-            field = "flavor"
-        if field in form.fields:
-            form.add_error(field, messages)
-        elif key in ("parameters", "inputs", "outputs", "pool"):
-            for message in messages:
-                form.add_error(None, message)
-        else:
-            form.add_error(None, messages)
+    for key, items in error.error_dict.items():
+        for item in items:
+            name = (item.params or {}).get("name")
+            field = _ENTRY_FIELDS[key](name) if key in _ENTRY_FIELDS and name else key
+            form.add_error(field if field in form.fields else None, item)
 
 
 # --- administrators ------------------------------------------------------------------------

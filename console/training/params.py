@@ -40,11 +40,37 @@ class ParameterErrors(Exception):
 
 
 def name_error(name) -> str | None:
+    """Why ``name`` is not a valid name (of a job, an algorithm, a parameter, an input or an output), or None."""
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         return _(
             "%(name)s is not a valid name: use 1–64 characters, only letters, digits, underscores (_) and hyphens (-)."
         ) % {"name": repr(name) if isinstance(name, str) else _("(missing)")}
     return None
+
+
+def description_error(description, *, of: str | None = None) -> str | None:
+    """Why a description (of a job or an algorithm; ``of`` names a parameter, input or output) is refused, or None."""
+    if not description or (isinstance(description, str) and len(description) <= DESCRIPTION_MAX):
+        return None
+    if of is None:
+        return _("The description may have at most %(max)s characters.") % {"max": DESCRIPTION_MAX}
+    return _("The description of %(name)s must be at most %(max)s characters.") % {"name": of, "max": DESCRIPTION_MAX}
+
+
+def entry_error(raw: dict, seen: set[str]) -> str | None:
+    """Why one named entry of an algorithm (a parameter, an input, an output) is refused, or None.
+
+    Its name must be valid and not in ``seen`` (the names listed before it; this one is added),
+    its description short enough. Every entry becomes a --name argument, so they share these rules.
+    """
+    name = raw.get("name")
+    problem = name_error(name)
+    if problem:
+        return problem
+    if name in seen:
+        return _("%(name)s is listed twice.") % {"name": name}
+    seen.add(name)
+    return description_error(raw.get("description"), of=name)
 
 
 def _bool_text(value: str) -> bool | None:
@@ -166,19 +192,12 @@ def normalize_definitions(parameters) -> list[dict]:
         if not isinstance(raw, dict):
             errors.append(_("Parameter %(n)s is not an object.") % {"n": position})
             continue
-        name = raw.get("name")
-        problem = name_error(name)
+        problem = entry_error(raw, seen)
         if problem:
             errors.append(problem)
             continue
-        if name in seen:
-            errors.append(_("Parameter %(name)s is defined twice.") % {"name": name})
-            continue
-        seen.add(name)
+        name = raw["name"]
         description = raw.get("description") or ""
-        if not isinstance(description, str) or len(description) > DESCRIPTION_MAX:
-            errors.append(_("The description of parameter %(name)s must be text of at most %(max)s characters.") % {"name": name, "max": DESCRIPTION_MAX})
-            continue
         value = raw.get("value", "")
         if value is None:
             value = ""
@@ -345,6 +364,23 @@ def resolve_values(definitions: list[dict], given, *, customization: bool) -> li
 
 def sensitive_names(definitions: list[dict]) -> set[str]:
     return {d["name"] for d in definitions if (d.get("constraint") or {}).get("sensitive")}
+
+
+def keeps_stored_secret(definition: dict, value) -> bool:
+    """A sensitive value is never shown again, so its field comes back empty: empty means "keep the stored value"."""
+    return bool((definition.get("constraint") or {}).get("sensitive")) and value in (None, "")
+
+
+def with_stored_secrets(definitions: list[dict], stored: list[dict]) -> list[dict]:
+    """An edited algorithm's definitions, each sensitive default left empty given back its stored value."""
+    old = {d["name"]: d for d in stored}
+    result = []
+    for definition in definitions:
+        kept = old.get(definition["name"])
+        if kept is not None and keeps_stored_secret(definition, definition.get("value")):
+            definition = {**definition, "value": kept.get("value", "")}
+        result.append(definition)
+    return result
 
 
 def masked(values: list[dict], definitions: list[dict]) -> list[dict]:

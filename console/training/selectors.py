@@ -1,4 +1,9 @@
-"""Reads for pages and the API, always scoped to the project (and hiding jobs being deleted)."""
+"""Reads for pages and the API, always scoped to the project (and hiding jobs being deleted).
+
+A selector that takes ``user`` returns only what that user may see: the project's
+algorithms and jobs, if the user is a member of it (or a site administrator).
+Selectors without ``user`` read the shared catalog, or a job the caller already got through one.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from django.db.models import Prefetch, Q
 from django.http import Http404
 from django.utils import timezone
 
+from console.accounts.selectors import is_site_admin
 from console.nodepools.models import Node, Pool
 from console.nodepools.services import default_pool
 from console.training.models import (
@@ -33,6 +39,16 @@ def _uuid(value) -> uuid_module.UUID | None:
         return uuid_module.UUID(str(value))
     except (TypeError, ValueError):
         return None
+
+
+def _in_project_of(queryset, *, user, project):
+    """``queryset`` narrowed to ``project``, and to nothing when ``user`` may not see the project."""
+    queryset = queryset.filter(project=project)
+    if is_site_admin(user):
+        return queryset
+    if user is None or not user.is_authenticated:
+        return queryset.none()
+    return queryset.filter(project__memberships__user=user)
 
 
 # --- catalog -----------------------------------------------------------------------
@@ -74,7 +90,7 @@ def flavor_availability(*, flavor: Flavor, pool: Pool | None, node_count: int = 
 
 
 def algorithm_list(*, user, project, search: str = ""):
-    algorithms = Algorithm.objects.filter(project=project).select_related("engine", "created_by")
+    algorithms = _in_project_of(Algorithm.objects.all(), user=user, project=project).select_related("engine", "created_by")
     if search:
         algorithms = algorithms.filter(Q(name__icontains=search) | Q(description__icontains=search))
     return algorithms
@@ -82,7 +98,8 @@ def algorithm_list(*, user, project, search: str = ""):
 
 def algorithm_get(*, user, project, algorithm_id) -> Algorithm:
     key = _uuid(algorithm_id)
-    algorithm = Algorithm.objects.select_related("engine").filter(project=project, uuid=key).first() if key else None
+    algorithms = _in_project_of(Algorithm.objects.select_related("engine"), user=user, project=project)
+    algorithm = algorithms.filter(uuid=key).first() if key else None
     if algorithm is None:
         raise Http404("No such algorithm in this project.")
     return algorithm
@@ -93,7 +110,7 @@ def algorithm_get(*, user, project, algorithm_id) -> Algorithm:
 
 def job_list(*, user, project, phase: str = "", search: str = ""):
     jobs = (
-        TrainingJob.objects.filter(project=project, deleted_at__isnull=True)
+        _in_project_of(TrainingJob.objects.filter(deleted_at__isnull=True), user=user, project=project)
         .select_related("flavor", "created_by", "algorithm")
         .prefetch_related(Prefetch("tasks", queryset=TrainingTask.objects.order_by("index")))
     )
@@ -109,7 +126,7 @@ def job_list(*, user, project, phase: str = "", search: str = ""):
 def job_get(*, user, project, job_id) -> TrainingJob:
     key = _uuid(job_id)
     job = (
-        TrainingJob.objects.filter(project=project, uuid=key, deleted_at__isnull=True)
+        _in_project_of(TrainingJob.objects.filter(uuid=key, deleted_at__isnull=True), user=user, project=project)
         .select_related("flavor", "created_by", "algorithm", "engine", "pool", "model_version__model")
         .first()
         if key

@@ -16,6 +16,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from console.accounts.models import Role
 from console.accounts.permissions import can, project_view
+from console.core.confirm import typed_delete_errors
 from console.core.htmx import paginate, query_without_page, redirect_after_post, render_page
 from console.storage import gate
 from console.storage.backends import StorageError
@@ -94,21 +95,12 @@ def _flavor_labels(request, pool=None, node_count=1):
     return labels
 
 
-def _version_choices(project):
-    from console.mymodels.models import ModelStatus
-    from console.versions.models import ModelVersion
-
-    versions = ModelVersion.objects.filter(model__project=project, status=ModelStatus.CREATED).select_related("model")
-    return [(str(v.pk), f"{v.model.name} {v.label}") for v in versions.order_by("model__name", "number")[:200]]
-
-
 def _job_form(request, data=None, algorithm=None):
     return JobForm(
         data,
         project=request.project,
         algorithm=algorithm,
         flavor_labels=_flavor_labels(request),
-        version_choices=_version_choices(request.project),
         initial=None if data else {"flavor": _default_flavor(request)},
     )
 
@@ -136,7 +128,7 @@ def job_create(request):
         form = _job_form(request, request.POST, algorithm)
         if form.is_valid():
             try:
-                job = training_job_create(actor=request.user, project=request.project, **form.service_args())
+                job = training_job_create(actor=request.user, project=request.project, spec=form.spec())
             except ValidationError as error:
                 apply_job_errors(form, error)
             except gate.StorageRefused as refusal:
@@ -222,8 +214,9 @@ def job_stop(request, job_id):
 @require_POST
 def job_delete(request, job_id):
     job = selectors.job_get(user=request.user, project=request.project, job_id=job_id)
-    if request.POST.get("confirm") != "DELETE":
-        messages.error(request, _('Type DELETE to confirm deleting the job.'))
+    refused = typed_delete_errors(request.POST.get("confirm"))
+    if refused:
+        messages.error(request, refused[0])
         return redirect_after_post(request, "training:job_detail", project_id=request.project.project_id, job_id=job.uuid)
     try:
         training_job_delete(actor=request.user, job=job)
@@ -323,7 +316,12 @@ def job_outputs(request, job_id):
     entries, error, folder = [], "", None
     if job.outputs:
         root = _output_root(job, name)
-        folder = _inside(root, folder_key(relative) if relative else "")
+        try:
+            folder = _inside(root, folder_key(relative) if relative else "")
+        except PathError as refused:  # ?path=../../etc/passwd, \..\..: the rule's message, not a 500
+            context = {"job": job, "output": name, "entries": [], "error": gate.path_error_message(refused), "relative": "",
+                       "crumbs": [], "folder_uri": ""}  # fmt: skip
+            return render(request, "training/job_detail.html#job-outputs", context, status=400)
         try:
             backend, _path = gate.storage_for(user=request.user, project=request.project, path=folder, access=gate.READ)
             for entry in backend.list_dir(folder.key):
@@ -389,17 +387,10 @@ def _save_algorithm(request, forms, algorithm=None):
     form, inputs, outputs, parameters = forms
     if not all([form.is_valid(), inputs.is_valid(), outputs.is_valid(), parameters.is_valid()]):
         return None
-    args = algorithm_service_args(form, inputs, outputs, parameters)
+    args = algorithm_service_args(form, inputs, outputs, parameters, algorithm=algorithm)
     try:
         if algorithm is None:
             return algorithm_create(actor=request.user, project=request.project, **args)
-        if algorithm is not None:
-            # An empty sensitive default on the edit form means "keep the stored one".
-            stored = {d["name"]: d for d in algorithm.parameters}
-            for definition in args["parameters"]:
-                old = stored.get(definition["name"])
-                if old and definition["constraint"]["sensitive"] and not definition["value"]:
-                    definition["value"] = old.get("value", "")
         return algorithm_update(actor=request.user, algorithm=algorithm, **args)
     except ValidationError as error:
         messages_by_field = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}

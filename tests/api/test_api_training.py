@@ -328,6 +328,29 @@ def test_an_unknown_algorithm_is_refused(member_api, storage_project, job_body):
     assert_error(member_api.post(v2(storage_project, "training-jobs"), job_body), 400, "ModelArts.1011", "algorithm")
 
 
+def test_an_algorithm_id_that_is_not_a_uuid_is_refused(member_api, storage_project, job_body):
+    job_body["algorithm"]["id"] = "not-a-uuid"
+    assert_error(member_api.post(v2(storage_project, "training-jobs"), job_body), 400, "ModelArts.1011", "algorithm.id", "not-a-uuid")
+    assert not TrainingJob.objects.exists()
+
+
+def test_a_missing_authorization_outranks_every_other_refusal(member_api, storage_project, job_body):
+    Authorization.objects.filter(project=storage_project).delete()
+    job_body["spec"]["resource"]["flavor_id"] = "modelarts.vm.cpu.64u"
+    job_body["metadata"]["name"] = "bad name!"
+    body = assert_error(member_api.post(v2(storage_project, "training-jobs"), job_body), 403, "ModelArts.2007", "若没有授权")
+    assert "flavor" not in body["error_msg"]  # the authorization's own message, alone
+    assert not TrainingJob.objects.exists()
+
+
+def test_the_service_chooses_the_error_code_of_an_algorithm(member_api, storage_project, algorithm_body, algorithm_id):
+    # A taken name is a conflict even when the storage would refuse too; without the name clash, the storage speaks.
+    Authorization.objects.filter(project=storage_project).delete()
+    assert_error(member_api.post(v2(storage_project, "algorithms"), algorithm_body), 409, "ModelArts.1004", "already exists")
+    algorithm_body["metadata"]["name"] = "another-name"
+    assert_error(member_api.post(v2(storage_project, "algorithms"), algorithm_body), 403, "ModelArts.2007", "若没有授权")
+
+
 @pytest.mark.parametrize(
     "mutate, fragment",
     [
@@ -338,7 +361,7 @@ def test_an_unknown_algorithm_is_refused(member_api, storage_project, job_body):
         (lambda b: b["algorithm"]["parameters"][1].update(value="one"), "world_size"),
         (lambda b: b["algorithm"].pop("id"), "algorithm.id: is required"),
         (lambda b: b["spec"].update(schedule_policy={}), "spec.schedule_policy: is not a known field"),
-        (lambda b: b["algorithm"]["inputs"][0]["remote"]["obs"].update(obs_url="/../etc/"), "input:data_url"),
+        (lambda b: b["algorithm"]["inputs"][0]["remote"]["obs"].update(obs_url="/../etc/"), "inputs[data_url]"),
     ],
 )
 def test_bad_jobs_are_refused_precisely_and_nothing_is_written(member_api, storage_project, job_body, mutate, fragment):

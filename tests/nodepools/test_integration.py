@@ -12,6 +12,7 @@ from console.nodepools.models import Node, NodeState, Pool
 from console.training.models import TaskLogChunk, TrainingJob, TrainingTask
 from console.training.phases import Phase, TaskStatus
 from console.training.services import algorithm_create, training_job_create
+from console.training.services.jobs import JobSpec
 
 # The training fixtures: project with storage, flavors, the probe script in a bucket, node env, fast intervals.
 from tests.training.conftest import (  # noqa: F401
@@ -61,9 +62,7 @@ def start_node(celery_worker_process, node_env, name, pool, *, beat=False):
 
 
 def submit(project, actor, algorithm, bucket, pool, name, sleep):
-    return training_job_create(
-        actor=actor,
-        project=project,
+    return training_job_create(actor=actor, project=project, spec=JobSpec(
         name=name,
         algorithm=algorithm,
         parameters=[{"name": "sleep", "value": str(sleep)}],
@@ -72,7 +71,7 @@ def submit(project, actor, algorithm, bucket, pool, name, sleep):
         flavor_id="test.cpu.1u",
         log_export_path=f"obs://{bucket}/logs/",
         pool=pool,
-    )
+    ))
 
 
 def test_deleting_a_node_stops_its_job_and_its_worker_leaves_the_pool_queue_while_the_other_works(

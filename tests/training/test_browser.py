@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from console.nodepools.models import Node
 from console.training.models import TrainingJob
 from console.training.services import algorithm_create, training_job_create
+from console.training.services.jobs import JobSpec
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -49,7 +50,9 @@ def test_a_member_creates_an_algorithm_runs_a_job_and_watches_it_live(
         actor=member, project=storage_project, name="sleeper", code_dir=f"obs://{bucket_name}/code/sleeper/",
         boot_file=f"obs://{bucket_name}/code/sleeper/sleep.py", engine=engine,
     )  # fmt: skip
-    blocker = training_job_create(actor=member, project=storage_project, name="blocker", algorithm=sleeper, flavor_id="modelarts.vm.cpu.2u")
+    blocker = training_job_create(
+        actor=member, project=storage_project, spec=JobSpec(name="blocker", algorithm=sleeper, flavor_id="modelarts.vm.cpu.2u")
+    )
 
     # From the job list: create, pick the algorithm, and its parameter form appears (generated from its constraints).
     page.goto(f"{live_server.url}/projects/{project_id}/training/jobs/")

@@ -14,6 +14,7 @@ from console.nodepools.models import Node
 from console.training.models import JobEvent, TaskLogChunk, TaskMetricSample, TrainingJob, TrainingTask
 from console.training.phases import Phase, SecondaryPhase, TaskStatus
 from console.training.services import algorithm_create, training_job_create, training_job_delete, training_job_stop
+from console.training.services.jobs import JobSpec
 from tests.training.conftest import runner_processes, task_processes, wait_for
 
 pytestmark = pytest.mark.integration
@@ -46,9 +47,7 @@ def tiny_algorithm(project, actor, bucket, engine, **overrides):
 
 
 def submit(project, actor, algorithm, bucket, name, parameters=(), **extra):
-    return training_job_create(
-        actor=actor,
-        project=project,
+    return training_job_create(actor=actor, project=project, spec=JobSpec(
         name=name,
         algorithm=algorithm,
         parameters=list(parameters),
@@ -57,7 +56,7 @@ def submit(project, actor, algorithm, bucket, name, parameters=(), **extra):
         flavor_id=extra.pop("flavor_id", "test.cpu.1u"),
         log_export_path=f"obs://{bucket}/logs/",
         **extra,
-    )
+    ))
 
 
 def phase_of(job):

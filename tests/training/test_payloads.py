@@ -6,6 +6,7 @@ import pytest
 
 from console.training import payloads, selectors
 from console.training.services import algorithm_create, training_job_create
+from console.training.services.jobs import JobSpec
 from tests.training.conftest import make_node
 
 
@@ -24,14 +25,14 @@ def job(storage_project, member, examples_in_bucket, default_pool, flavors, loca
         ],
         parameters_customization=True,
     )  # fmt: skip
-    return training_job_create(
-        actor=member, project=storage_project, name="test-pytorch-cpu01", description="test pytorch work cpu in mode gloo",
-        algorithm_id=str(algorithm.uuid),
+    return training_job_create(actor=member, project=storage_project, spec=JobSpec(
+        name="test-pytorch-cpu01", description="test pytorch work cpu in mode gloo",
+        algorithm=algorithm,
         parameters=[{"name": "dist", "value": "False"}, {"name": "world_size", "value": "1"}, {"name": "token", "value": "hunter2-secret"}],
-        inputs=[{"name": "data_url", "remote": {"obs": {"obs_url": f"/{bucket_name}/data/"}}}],
-        outputs=[{"name": "train_url", "remote": {"obs": {"obs_url": f"/{bucket_name}/outputs/"}}}],
+        inputs={"data_url": f"/{bucket_name}/data/"},
+        outputs={"train_url": f"/{bucket_name}/outputs/"},
         flavor_id="modelarts.vm.cpu.8u", node_count=1, log_export_path=f"/{bucket_name}/logs/",
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def test_flavor_list_has_the_seeds_shape(job):

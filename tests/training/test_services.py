@@ -18,6 +18,7 @@ from console.training.services import (
     training_job_delete,
     training_job_stop,
 )
+from console.training.services.jobs import JobSpec
 from tests.training.conftest import make_node
 
 
@@ -49,11 +50,16 @@ def seed_algorithm(ctx, **overrides):
     return algorithm_create(actor=ctx["actor"], project=ctx["project"], **spec)
 
 
-def job_args(ctx, algorithm, **overrides):
+def folders(seed_items) -> dict:
+    """The seed's [{"name", "remote": {"obs": {"obs_url"}}}] (or [{"name", "obs_url"}]) as {name: folder}."""
+    return {item["name"]: item.get("obs_url") or item["remote"]["obs"]["obs_url"] for item in seed_items}
+
+
+def job_spec(ctx, algorithm, **overrides) -> JobSpec:
     b = ctx["bucket"]
     args = {
         "name": "job-1",
-        "algorithm_id": str(algorithm.uuid),
+        "algorithm": algorithm,
         "parameters": [{"name": "dist", "value": "False"}, {"name": "world_size", "value": "1"}],
         "inputs": [{"name": "data_url", "remote": {"obs": {"obs_url": f"/{b}/data/"}}}],
         "outputs": [{"name": "train_url", "remote": {"obs": {"obs_url": f"/{b}/outputs/"}}}],
@@ -62,7 +68,11 @@ def job_args(ctx, algorithm, **overrides):
         "log_export_path": f"/{b}/logs/",
     }
     args.update(overrides)
-    return args
+    return JobSpec(**{**args, "inputs": folders(args["inputs"]), "outputs": folders(args["outputs"])})
+
+
+def create_job(ctx, algorithm, **overrides):
+    return training_job_create(actor=ctx["actor"], project=ctx["project"], spec=job_spec(ctx, algorithm, **overrides))
 
 
 # --- algorithms -----------------------------------------------------------------------------
@@ -91,6 +101,8 @@ def test_it_creates_the_seeds_algorithm(ctx):
         ({"code_dir": "/no-such-bucket/code/"}, "code_dir", "There is no bucket"),
         ({"inputs": [{"name": "a b"}]}, "inputs", "is not a valid name"),
         ({"outputs": [{"name": "train_url"}, {"name": "train_url"}]}, "outputs", "listed twice"),
+        ({"outputs": [{"name": "train_url", "description": "d" * 257}]}, "outputs", "The description of train_url must be at most 256"),
+        ({"description": "d" * 257}, "description", "The description may have at most 256"),
         ({"outputs": [{"name": "dist"}]}, "parameters", "used by more than one"),
         ({"parameters": [{"name": "x", "value": "1", "constraint": {"type": "Integer", "valid_type": "Range", "valid_range": [2, 3]}}]}, "parameters", "between 2 and 3"),
     ],
@@ -121,7 +133,7 @@ def test_a_user_without_storage_authorization_is_refused(ctx):
 
 def test_update_keeps_jobs_snapshot_and_delete_is_refused_while_a_job_is_active(ctx):
     algorithm = seed_algorithm(ctx)
-    job = training_job_create(actor=ctx["actor"], project=ctx["project"], **job_args(ctx, algorithm))
+    job = create_job(ctx, algorithm)
     updated = algorithm_update(actor=ctx["actor"], algorithm=algorithm, name="renamed", parameters=[])
     assert updated.name == "renamed" and updated.parameters == []
     job.refresh_from_db()
@@ -141,7 +153,7 @@ def test_update_keeps_jobs_snapshot_and_delete_is_refused_while_a_job_is_active(
 
 def test_it_creates_a_job_in_phase_creating_with_its_tasks(ctx):
     algorithm = seed_algorithm(ctx)
-    job = training_job_create(actor=ctx["actor"], project=ctx["project"], **job_args(ctx, algorithm, node_count=2))
+    job = create_job(ctx, algorithm, node_count=2)
     assert (job.phase, job.secondary_phase) == (Phase.CREATING, "Creating")
     assert list(job.tasks.values_list("name", "status")) == [("worker-0", TaskStatus.WAITING), ("worker-1", TaskStatus.WAITING)]
     assert job.inputs == [{"name": "data_url", "description": "数据来源1", "obs_url": f"/{ctx['bucket']}/data/"}]
@@ -150,29 +162,30 @@ def test_it_creates_a_job_in_phase_creating_with_its_tasks(ctx):
 
 
 @pytest.mark.parametrize(
-    "overrides, field, message",
+    "overrides, field, entry, code, message",
     [
-        ({"name": "bad/name"}, "name", "is not a valid name"),
-        ({"algorithm_id": "01c399ae-8593-4ef5-9e4d-085950aacde1"}, "algorithm", "Unknown algorithm"),
-        ({"algorithm_id": "not-a-uuid"}, "algorithm", "Unknown algorithm"),
-        ({"flavor_id": "modelarts.vm.cpu.99u"}, "flavor", "Unknown flavor"),
-        ({"node_count": 3}, "node_count", "at most 2 node(s)"),
-        ({"node_count": 0}, "node_count", "from 1 to"),
-        ({"node_count": "two"}, "node_count", "from 1 to"),
-        ({"flavor_id": "modelarts.vm.cpu.8u"}, "node_count", "max_num is 0"),
-        ({"parameters": [{"name": "world_size", "value": "two"}]}, "parameters", "must be an integer"),
-        ({"parameters": [{"name": "dist", "value": "sometimes"}]}, "parameters", "True or False"),
-        ({"inputs": []}, "input:data_url", "Choose the storage folder"),
-        ({"inputs": [{"name": "data_url", "remote": {"obs": {"obs_url": "/{b}/../secret/"}}}]}, "input:data_url", "leaves its bucket"),
-        ({"inputs": [{"name": "data_url", "remote": {"obs": {"obs_url": "/{b}/nope/"}}}]}, "input:data_url", "does not exist"),
-        ({"inputs": [{"name": "data_url", "obs_url": "/{b}/data/"}, {"name": "other", "obs_url": "/{b}/data/"}]}, "inputs", "no input named other"),
-        ({"outputs": [{"name": "train_url", "obs_url": "/{b}/code/gloo/test-pytorch.py"}]}, "output:train_url", "is a file"),
-        ({"outputs": [{"name": "train_url", "obs_url": "relative/path"}]}, "output:train_url", "must start with obs://"),
-        ({"log_export_path": "/other-bucket-x/logs/"}, "log_export_path", "There is no bucket"),
-        ({"pool_name": "gpu-pool"}, "pool", "Unknown node pool"),
+        ({"name": "bad/name"}, "name", None, "invalid_name", "is not a valid name"),
+        ({"description": "d" * 257}, "description", None, "description_too_long", "at most 256 characters"),
+        ({"algorithm": "another project's"}, "algorithm", None, "unknown_algorithm", "Unknown algorithm"),
+        ({"flavor_id": "modelarts.vm.cpu.99u"}, "flavor", None, "unknown_flavor", "Unknown flavor"),
+        ({"node_count": 3}, "node_count", None, "over_capacity", "at most 2 node(s)"),
+        ({"node_count": 0}, "node_count", None, "invalid_node_count", "from 1 to"),
+        ({"node_count": "two"}, "node_count", None, "invalid_node_count", "from 1 to"),
+        ({"flavor_id": "modelarts.vm.cpu.8u"}, "node_count", None, "no_capacity", "max_num is 0"),
+        ({"parameters": [{"name": "world_size", "value": "two"}]}, "parameters", None, "invalid_parameter", "must be an integer"),
+        ({"parameters": [{"name": "dist", "value": "sometimes"}]}, "parameters", None, "invalid_parameter", "True or False"),
+        ({"inputs": []}, "inputs", "data_url", "input_missing", "Choose the storage folder"),
+        ({"inputs": [{"name": "data_url", "remote": {"obs": {"obs_url": "/{b}/../secret/"}}}]}, "inputs", "data_url", "path_escape", "leaves its bucket"),
+        ({"inputs": [{"name": "data_url", "remote": {"obs": {"obs_url": "/{b}/nope/"}}}]}, "inputs", "data_url", "no_folder", "does not exist"),
+        ({"inputs": [{"name": "data_url", "obs_url": "/{b}/data/"}, {"name": "other", "obs_url": "/{b}/data/"}]}, "inputs", "other", "unknown_input", "no input named other"),
+        ({"outputs": []}, "outputs", "train_url", "output_missing", "Choose the storage folder for output"),
+        ({"outputs": [{"name": "train_url", "obs_url": "/{b}/outputs/"}, {"name": "extra", "obs_url": "/{b}/outputs/"}]}, "outputs", "extra", "unknown_output", "no output named extra"),
+        ({"outputs": [{"name": "train_url", "obs_url": "/{b}/code/gloo/test-pytorch.py"}]}, "outputs", "train_url", "not_folder", "is a file"),
+        ({"outputs": [{"name": "train_url", "obs_url": "relative/path"}]}, "outputs", "train_url", "path_form", "must start with obs://"),
+        ({"log_export_path": "/other-bucket-x/logs/"}, "log_export_path", None, "no_bucket", "There is no bucket"),
     ],
 )  # fmt: skip
-def test_it_refuses_a_bad_job_and_writes_nothing(ctx, overrides, field, message):
+def test_it_refuses_a_bad_job_and_writes_nothing(ctx, other_project, overrides, field, entry, code, message):
     algorithm = seed_algorithm(ctx)
     b = ctx["bucket"]
 
@@ -185,11 +198,50 @@ def test_it_refuses_a_bad_job_and_writes_nothing(ctx, overrides, field, message)
             return {k: fill(v) for k, v in value.items()}
         return value
 
+    overrides = fill(overrides)
+    if overrides.pop("algorithm", None):
+        algorithm = Algorithm.objects.create(
+            project=other_project, name="theirs", engine=ctx["engine"], code_dir=algorithm.code_dir, boot_file=algorithm.boot_file
+        )
     with pytest.raises(ValidationError) as caught:
-        training_job_create(actor=ctx["actor"], project=ctx["project"], **job_args(ctx, algorithm, **fill(overrides)))
+        create_job(ctx, algorithm, **overrides)
     errors = caught.value.message_dict
     assert any(message in text for text in errors.get(field, [])), errors
-    assert not TrainingJob.objects.exists() and not TrainingTask.objects.exists()
+    # Each refusal has its own code; one about an input or output names it (no "input:x" field).
+    refusals = [(item.code, (item.params or {}).get("name")) for item in caught.value.error_dict[field]]
+    assert (code, entry) in refusals, refusals
+    assert not any(":" in key for key in errors), errors
+    assert not TrainingJob.objects.filter(name="job-1").exists() and not TrainingTask.objects.exists()
+
+
+def test_without_a_node_pool_a_job_is_refused(ctx):
+    algorithm = seed_algorithm(ctx)
+    Pool.objects.update(is_default=False)
+    with pytest.raises(ValidationError) as caught:
+        create_job(ctx, algorithm)
+    assert [item.code for item in caught.value.error_dict["pool"]] == ["no_pool"]
+    assert "There is no node pool yet" in caught.value.message_dict["pool"][0]
+    assert not TrainingJob.objects.exists()
+
+
+def test_a_job_in_a_named_pool_runs_there(ctx):
+    algorithm = seed_algorithm(ctx)
+    other = Pool.objects.create(name="other")
+    with pytest.raises(ValidationError) as caught:
+        create_job(ctx, algorithm, pool=other)  # no node in it
+    assert [item.code for item in caught.value.error_dict["node_count"]] == ["no_capacity"]
+    assert "pool other" in caught.value.message_dict["node_count"][0]
+
+
+def test_the_code_folder_must_be_readable_by_the_user(ctx):
+    from console.authorizations.models import Authorization
+
+    algorithm = seed_algorithm(ctx)
+    Authorization.objects.filter(project=ctx["project"]).delete()
+    with pytest.raises(ValidationError) as caught:
+        create_job(ctx, algorithm, inputs=[], outputs=[], log_export_path="")
+    assert "no_authorization" in [item.code for item in caught.value.error_dict["algorithm"]]
+    assert not TrainingJob.objects.exists()
 
 
 def test_max_num_counts_live_nodes_that_fit(ctx, flavors):
@@ -211,7 +263,7 @@ def test_a_model_version_as_input_adds_a_training_task_record(ctx):
         model=model, number=1, base_version=base, weights_path=f"obs://{ctx['bucket']}/data/", status=ModelStatus.CREATED
     )
     algorithm = seed_algorithm(ctx)
-    job = training_job_create(actor=ctx["actor"], project=ctx["project"], **job_args(ctx, algorithm, inputs=[], model_version=version))
+    job = create_job(ctx, algorithm, inputs=[], model_version=version)
     assert job.inputs[0]["obs_url"] == f"/{ctx['bucket']}/data/" and job.model_version_input == "data_url"
     assert job.task_record.kind == TaskKind.TRAINING and job.task_record.version == version
     assert str(job.uuid) in job.task_record.link_url
@@ -220,13 +272,13 @@ def test_a_model_version_as_input_adds_a_training_task_record(ctx):
 
 def test_stop_is_idempotent_and_refused_for_finished_jobs(ctx):
     algorithm = seed_algorithm(ctx)
-    job = training_job_create(actor=ctx["actor"], project=ctx["project"], **job_args(ctx, algorithm))
+    job = create_job(ctx, algorithm)
     stopped = training_job_stop(actor=ctx["actor"], job=job)
     assert stopped.phase == Phase.TERMINATING
     assert job.tasks.get().status == TaskStatus.TERMINATED
     assert training_job_stop(actor=ctx["actor"], job=job).phase == Phase.TERMINATING
     assert AuditEntry.objects.filter(action="training_job.stop").count() == 1
-    other = training_job_create(actor=ctx["actor"], project=ctx["project"], **job_args(ctx, algorithm, name="done"))
+    other = create_job(ctx, algorithm, name="done")
     TrainingJob.objects.filter(pk=other.pk).update(phase=Phase.COMPLETED)
     with pytest.raises(ValidationError) as caught:
         training_job_stop(actor=ctx["actor"], job=other)
@@ -235,14 +287,14 @@ def test_stop_is_idempotent_and_refused_for_finished_jobs(ctx):
 
 def test_delete_removes_a_finished_job_at_once_and_hides_a_running_one(ctx, bucket_root):
     algorithm = seed_algorithm(ctx)
-    finished = training_job_create(actor=ctx["actor"], project=ctx["project"], **job_args(ctx, algorithm, name="finished"))
+    finished = create_job(ctx, algorithm, name="finished")
     TrainingJob.objects.filter(pk=finished.pk).update(phase=Phase.COMPLETED)
     TrainingTask.objects.filter(job=finished).update(status=TaskStatus.SUCCEEDED)
     (bucket_root / "outputs" / "model.pt").write_bytes(b"weights")
     training_job_delete(actor=ctx["actor"], job=TrainingJob.objects.get(pk=finished.pk))
     assert not TrainingJob.objects.filter(pk=finished.pk).exists()
     assert (bucket_root / "outputs" / "model.pt").exists()  # outputs stay
-    running = training_job_create(actor=ctx["actor"], project=ctx["project"], **job_args(ctx, algorithm, name="running"))
+    running = create_job(ctx, algorithm, name="running")
     TrainingJob.objects.filter(pk=running.pk).update(phase=Phase.RUNNING)
     TrainingTask.objects.filter(job=running).update(status=TaskStatus.RUNNING)
     training_job_delete(actor=ctx["actor"], job=TrainingJob.objects.get(pk=running.pk))

@@ -10,6 +10,7 @@ from console.accounts.models import Role
 from console.training.models import TaskLogChunk, TaskMetricSample, TrainingJob
 from console.training.phases import Phase, TaskStatus
 from console.training.services import algorithm_create, training_job_create
+from console.training.services.jobs import JobSpec
 from tests.training.conftest import make_node
 
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -27,12 +28,12 @@ def setup(storage_project, member, examples_in_bucket, default_pool, flavors, lo
             {"name": "api_key", "value": "default-secret", "constraint": {"type": "String", "sensitive": True}},
         ],
     )  # fmt: skip
-    job = training_job_create(
-        actor=member, project=storage_project, name="job-1", algorithm=algorithm,
+    job = training_job_create(actor=member, project=storage_project, spec=JobSpec(
+        name="job-1", algorithm=algorithm,
         parameters=[{"name": "api_key", "value": "top-secret-123"}],
         inputs={"data_url": f"obs://{bucket_name}/data/"}, outputs={"train_url": f"obs://{bucket_name}/outputs/job-1/"},
         flavor_id="test.cpu.1u",
-    )  # fmt: skip
+    ))  # fmt: skip
     return {"project": storage_project, "algorithm": algorithm, "job": job, "node": node, "bucket": bucket_name}
 
 
@@ -277,3 +278,50 @@ def test_site_admins_register_an_interpreter_as_an_engine(client_for, site_admin
     response = client.post(reverse("training:engine_list"), {"python_path": "/opt/venvs/tf/bin/python", "engine_name": "TensorFlow", "engine_id": "tensorflow_2.16.1-cpu-py_3.12-debian_12-x86_64"})
     assert response.status_code == 302 and Engine.objects.count() == 2
     assert client.post(reverse("training:engine_list"), {"python_path": "relative/python"}).status_code == 200
+
+
+def test_selectors_show_a_projects_jobs_and_algorithms_only_to_its_members(setup, make_member, other_project, site_admin):
+    from django.http import Http404
+
+    from console.training import selectors
+
+    project, job, algorithm = setup["project"], setup["job"], setup["algorithm"]
+    outsider = make_member(other_project, "olga")
+    assert not selectors.job_list(user=outsider, project=project).exists()
+    assert not selectors.algorithm_list(user=outsider, project=project).exists()
+    with pytest.raises(Http404):
+        selectors.job_get(user=outsider, project=project, job_id=job.uuid)
+    with pytest.raises(Http404):
+        selectors.algorithm_get(user=outsider, project=project, algorithm_id=algorithm.uuid)
+    for reader in (setup["job"].created_by, site_admin):
+        assert list(selectors.job_list(user=reader, project=project)) == [job]
+        assert selectors.algorithm_get(user=reader, project=project, algorithm_id=algorithm.uuid) == algorithm
+
+
+def test_job_form_offers_only_usable_model_versions_and_puts_refusals_beside_their_input(setup, client_for, member):
+    from console.mymodels.models import BaseModelSeries, BaseModelVersion, ModelStatus, MyModel
+    from console.versions.models import ModelVersion
+
+    series = BaseModelSeries.objects.create(slug="qwen2-5", name="通义千问2.5", name_en="Qwen2.5", type_zh="文本生成", type_en="Text generation")
+    base = BaseModelVersion.objects.create(series=series, slug="qwen2-5-7b", name="Qwen2.5-7B")
+    model = MyModel.objects.create(project=setup["project"], name="m1", base_version=base)
+    bucket = setup["bucket"]
+    usable = ModelVersion.objects.create(model=model, number=1, base_version=base, weights_path=f"obs://{bucket}/nope/", status=ModelStatus.CREATED)
+    failed = ModelVersion.objects.create(model=model, number=2, base_version=base, weights_path=f"obs://{bucket}/data/", status=ModelStatus.FAILED)
+    client = client_for(member)
+    algorithm = setup["algorithm"]
+    page = client.get(url("job_create", setup["project"]) + f"?algorithm={algorithm.uuid}")
+    offered = [value for value, _label in page.context["form"].fields["model_version"].choices]
+    assert offered == ["", str(usable.pk)], offered
+    assert "m1 V1" in page.content.decode()
+    data = {
+        "name": "from-version", "algorithm": str(algorithm.uuid), "flavor": "test.cpu.1u", "node_count": "1",
+        "param__epochs": "2", "model_version": str(usable.pk), "output__train_url": f"obs://{bucket}/outputs/v/",
+    }  # fmt: skip
+    response = client.post(url("job_create", setup["project"]), data)
+    assert response.status_code == 200 and not TrainingJob.objects.filter(name="from-version").exists()
+    form = response.context["form"]
+    # The version's weights folder does not exist: said beside the input it feeds, not as an "input:x" key.
+    assert any("does not exist" in text for text in form.errors["input__data_url"]), form.errors
+    response = client.post(url("job_create", setup["project"]), {**data, "model_version": str(failed.pk)})
+    assert "model_version" in response.context["form"].errors

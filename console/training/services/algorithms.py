@@ -15,7 +15,6 @@ from console.training.models import Algorithm, TrainingJob
 from console.training.phases import ACTIVE_PHASES
 from console.training.services.catalog import engine_for
 
-DESCRIPTION_MAX = 256
 CODE_TREE_MAX_ENTRIES = 2000
 
 
@@ -30,20 +29,11 @@ def _io_list(raw, field: str) -> list[dict]:
         if not isinstance(item, dict):
             errors.append(_("Each entry needs a name."))
             continue
-        name = item.get("name")
-        problem = params.name_error(name)
+        problem = params.entry_error(item, seen)
         if problem:
             errors.append(problem)
             continue
-        if name in seen:
-            errors.append(_("%(name)s is listed twice.") % {"name": name})
-            continue
-        seen.add(name)
-        description = item.get("description") or ""
-        if not isinstance(description, str) or len(description) > DESCRIPTION_MAX:
-            errors.append(_("The description of %(name)s must be at most %(max)s characters.") % {"name": name, "max": DESCRIPTION_MAX})
-            continue
-        result.append({"name": name, "description": description})
+        result.append({"name": item["name"], "description": item.get("description") or ""})
     if errors:
         raise ValidationError({field: errors})
     return result
@@ -57,7 +47,7 @@ def _code_location(*, actor, project, code_dir: str, boot_file: str) -> tuple[Ob
     try:
         backend, folder = gate.folder_check(user=actor, project=project, path=code_dir or "", access=gate.READ)
     except gate.StorageRefused as refusal:
-        errors["code_dir"] = [refusal.message]
+        errors["code_dir"] = [ValidationError(refusal.message, code=refusal.code)]
     try:
         boot = gate.parse_path(boot_file or "")
         if boot.is_folder:
@@ -116,33 +106,46 @@ def _code_tree(backend, folder: ObsPath) -> tuple[dict, int]:
     return root, size
 
 
+def _taken(name: str) -> ValidationError:
+    return ValidationError(
+        _("An algorithm named %(name)s already exists in this project.") % {"name": name}, code="algorithm_exists"
+    )
+
+
 def _validate(*, actor, project, name, description, code_dir, boot_file, engine, engine_id, engine_name,
               engine_version, inputs, outputs, parameters, parameters_customization, instance=None) -> dict:
-    errors: dict[str, list[str]] = {}
+    # Each refusal carries a stable code: the API answers some of them with their own error code.
+    errors: dict[str, list[ValidationError]] = {}
     name = (name or "").strip() if isinstance(name, str) else name
     problem = params.name_error(name)
     if problem:
-        errors["name"] = [problem]
+        errors["name"] = [ValidationError(problem, code="invalid_name")]
     elif Algorithm.objects.filter(project=project, name=name).exclude(pk=getattr(instance, "pk", None)).exists():
-        errors["name"] = [_("An algorithm named %(name)s already exists in this project.") % {"name": name}]
+        errors["name"] = [_taken(name)]
     description = description or ""
-    if not isinstance(description, str) or len(description) > DESCRIPTION_MAX:
-        errors["description"] = [_("The description may have at most %(max)s characters.") % {"max": DESCRIPTION_MAX}]
+    problem = params.description_error(description)
+    if problem:
+        errors["description"] = [ValidationError(problem, code="description_too_long")]
     if engine is None:
         engine = engine_for(engine_id=engine_id or "", engine_name=engine_name or "", engine_version=engine_version or "")
     if engine is None or not engine.enabled:
         errors["engine"] = [
-            _("Unknown engine %(engine)s: choose one of the engines the console lists (AI预置框架).")
-            % {"engine": engine_id or engine_version or engine_name or _("(none)")}
+            ValidationError(
+                _("Unknown engine %(engine)s: choose one of the engines the console lists (AI预置框架).")
+                % {"engine": engine_id or engine_version or engine_name or _("(none)")},
+                code="unknown_engine",
+            )
         ]
     try:
         inputs = _io_list(inputs, "inputs")
     except ValidationError as error:
-        errors.update(error.message_dict)
+        errors.update(error.error_dict)
+        inputs = None
     try:
         outputs = _io_list(outputs, "outputs")
     except ValidationError as error:
-        errors.update(error.message_dict)
+        errors.update(error.error_dict)
+        outputs = None
     try:
         definitions = params.normalize_definitions(parameters)
     except params.ParameterErrors as error:
@@ -160,7 +163,7 @@ def _validate(*, actor, project, name, description, code_dir, boot_file, engine,
     try:
         folder, boot, tree, size = _code_location(actor=actor, project=project, code_dir=code_dir, boot_file=boot_file)
     except ValidationError as error:
-        errors.update(error.message_dict)
+        errors.update(error.error_dict)
         folder = boot = tree = size = None
     if errors:
         raise ValidationError(errors, code="invalid_algorithm")
@@ -206,10 +209,7 @@ def algorithm_create(
         with transaction.atomic():
             algorithm = Algorithm.objects.create(project=project, created_by=actor, **values)
     except IntegrityError:
-        raise ValidationError(
-            {"name": _("An algorithm named %(name)s already exists in this project.") % {"name": values["name"]}},
-            code="algorithm_exists",
-        ) from None
+        raise ValidationError({"name": [_taken(values["name"])]}) from None
     return algorithm
 
 
@@ -241,10 +241,7 @@ def algorithm_update(*, actor, algorithm: Algorithm, **changes) -> Algorithm:
             with transaction.atomic():
                 locked.save()
         except IntegrityError:
-            raise ValidationError(
-                {"name": _("An algorithm named %(name)s already exists in this project.") % {"name": values["name"]}},
-                code="algorithm_exists",
-            ) from None
+            raise ValidationError({"name": [_taken(values["name"])]}) from None
     return locked
 
 

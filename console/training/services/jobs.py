@@ -1,19 +1,24 @@
 """Training jobs: create (every rule checked before anything is written), stop, delete.
 
-Starting is enqueued on commit through the pool's queue (console.training.tasks.schedule_pool);
-nothing waits for a beat cycle. Stop and delete are audited.
+The page and the API turn what they received into one JobSpec (ids already resolved to
+objects); training_job_create checks it and refuses with a ValidationError keyed by field,
+each refusal with its own stable ``code`` (listed on training_job_create) that the API maps
+to its error codes. Starting is enqueued on commit through the pool's queue
+(console.training.tasks.schedule_pool); nothing waits for a beat cycle. Stop and delete are audited.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid as uuid_module
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from console.audit.services import audit_record
 from console.nodepools.models import Node, Pool
@@ -33,205 +38,232 @@ from console.training.phases import (
     TaskStatus,
 )
 from console.training.services.catalog import flavor_max_num
+from console.training.services.reconcile import reconcile_jobs
 from console.training.services.scheduling import schedule_pool_soon
 from console.training.sql import update_returning
+from console.versions.models import ModelVersion
+from console.versions.services import task_record_create_for_training, task_record_finish
 
 logger = logging.getLogger(__name__)
 
-DESCRIPTION_MAX = 256
 MAX_NODE_COUNT = 64
-def _algorithm_lookup(project, algorithm, algorithm_id) -> Algorithm | None:
-    if isinstance(algorithm, Algorithm):
-        return algorithm if algorithm.project_id == project.pk else None
-    try:
-        key = uuid_module.UUID(str(algorithm_id))
-    except (TypeError, ValueError):
-        return None
-    return Algorithm.objects.select_related("engine").filter(project=project, uuid=key).first()
 
 
-def _pool_lookup(pool, pool_name: str) -> Pool | None:
-    if isinstance(pool, Pool):
-        return pool
-    if pool_name:
-        return Pool.objects.filter(name=pool_name).first()
-    return default_pool()
+@dataclass(frozen=True)
+class JobSpec:
+    """One training job as a page or the API asks for it, every id already resolved to its object.
+
+    ``inputs`` / ``outputs`` map the algorithm's input / output names to storage folders
+    (obs://bucket/path/ or /bucket/path/); ``parameters`` is the seed's [{"name", "value"}].
+    """
+
+    name: str
+    algorithm: Algorithm
+    flavor_id: str
+    node_count: int = 1
+    description: str = ""
+    parameters: Sequence[Mapping] = ()
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    outputs: Mapping[str, str] = field(default_factory=dict)
+    log_export_path: str = ""
+    pool: Pool | None = None  # None: the default pool
+    model_version: ModelVersion | None = None
+    model_version_input: str = ""  # the input the version's weights feed; empty: the algorithm's first input
 
 
-def _folder_for(*, actor, project, path, access: str, field: str, create: bool = False) -> tuple[str | None, dict]:
-    """A storage folder in its API form (/bucket/key/), after the gate's checks; or the error for ``field``."""
+class _Refusals(dict):
+    """field → [ValidationError], each with its code; an entry's name travels in params["name"]."""
+
+    def add(self, field_name: str, template: str, code: str, **message_params) -> None:
+        self.setdefault(field_name, []).append(ValidationError(template, code=code, params=message_params or None))
+
+    def add_refusal(self, field_name: str, refusal: tuple[str, str], **message_params) -> None:
+        # The storage's text may hold "%" (a path): it goes in as a parameter, never as the template.
+        message, code = refusal
+        self.add(field_name, "%(message)s", code, message=message, **message_params)
+
+
+def _folder_for(*, actor, project, path, access: str, create: bool = False) -> tuple[str | None, tuple[str, str] | None]:
+    """A storage folder in its API form (/bucket/key/) after the gate's checks, or the refusal (message, code).
+
+    ``create``: the folder may not exist yet (outputs and logs are uploaded into it), but it may not be a file.
+    """
     try:
         if create:
             backend, obs_path = gate.storage_for(user=actor, project=project, path=path or "", access=access)
             folder = ObsPath(obs_path.bucket, folder_key(obs_path.key))
             entry = backend.stat(folder.key.rstrip("/")) if folder.key else None
             if entry is not None and not entry.is_dir:
-                return None, {field: [_("%(path)s is a file; choose a folder.") % {"path": folder.uri}]}
-            return folder.api, {}
+                return None, (_("%(path)s is a file; choose a folder.") % {"path": folder.uri}, "not_folder")
+            return folder.api, None
         _backend, folder = gate.folder_check(user=actor, project=project, path=path or "", access=access)
-        return folder.api, {}
+        return folder.api, None
     except gate.StorageRefused as refusal:
-        return None, {field: [refusal.message]}
-    except (PathError, StorageError) as error:
-        return None, {field: [str(error)]}
+        return None, (refusal.message, refusal.code)
+    except PathError as error:
+        return None, (str(error), getattr(error, "code", "") or "invalid_path")
+    except StorageError as error:
+        return None, (str(error), "storage_error")
 
 
-def _io_values(raw, field: str) -> dict[str, str]:
-    """The seed's [{"name", "remote": {"obs": {"obs_url"}}}] or the form's {name: path} → {name: path}."""
-    if raw is None:
-        return {}
-    if isinstance(raw, dict):
-        return {str(k): v for k, v in raw.items()}
-    if not isinstance(raw, list):
-        raise ValidationError({field: _("%(field)s must be a list.") % {"field": field}})
-    result = {}
-    for item in raw:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            raise ValidationError({field: _("Each entry of %(field)s needs a name.") % {"field": field}})
-        url = item.get("obs_url")
-        if url is None:
-            url = ((item.get("remote") or {}).get("obs") or {}).get("obs_url")
-        result[item["name"]] = url
-    return result
+@dataclass(frozen=True)
+class _FolderKind:
+    field: str  # the ValidationError field: "inputs" or "outputs"
+    access: str
+    create: bool
+    unknown: str  # message templates (translated when used), with %(name)s
+    missing: str
 
 
-def training_job_create(
-    *,
-    actor,
-    project,
-    name: str,
-    algorithm: Algorithm | None = None,
-    algorithm_id: str = "",
-    parameters: list | None = None,
-    inputs=None,
-    outputs=None,
-    flavor_id: str = "",
-    node_count: int = 1,
-    description: str = "",
-    log_export_path: str = "",
-    pool: Pool | None = None,
-    pool_name: str = "",
-    model_version=None,
-    model_version_input: str = "",
-) -> TrainingJob:
-    """Create a job (phase Creating) and enqueue its start. Raises ValidationError (field → messages); nothing is written then.
+_INPUTS = _FolderKind(
+    "inputs", gate.READ, False,
+    gettext_noop("The algorithm has no input named %(name)s."),
+    gettext_noop("Choose the storage folder for input %(name)s."),
+)  # fmt: skip
+_OUTPUTS = _FolderKind(
+    "outputs", gate.WRITE, True,
+    gettext_noop("The algorithm has no output named %(name)s."),
+    gettext_noop("Choose the storage folder for output %(name)s."),
+)  # fmt: skip
 
-    Error codes (``error.code`` / field names) the API maps: name, algorithm (unknown_algorithm), parameters,
-    inputs, outputs, flavor (unknown_flavor), node_count (no_capacity when max_num is 0), log_export_path,
-    pool, model_version.
+
+def _job_folders(*, actor, project, kind: _FolderKind, definitions: list[dict], given: Mapping[str, str], errors: _Refusals) -> list[dict]:
+    """One storage folder per input (or output) the algorithm defines, each checked by the gate."""
+    defined = {definition["name"] for definition in definitions}
+    for unknown in sorted(set(given) - defined):
+        errors.add(kind.field, _(kind.unknown), f"unknown_{kind.field[:-1]}", name=unknown)
+    folders = []
+    for definition in definitions:
+        name = definition["name"]
+        path = given.get(name)
+        if not path:
+            errors.add(kind.field, _(kind.missing), f"{kind.field[:-1]}_missing", name=name)
+            continue
+        folder, refusal = _folder_for(actor=actor, project=project, path=path, access=kind.access, create=kind.create)
+        if refusal:
+            errors.add_refusal(kind.field, refusal, name=name)
+        else:
+            folders.append({"name": name, "description": definition.get("description", ""), "obs_url": folder})
+    return folders
+
+
+def training_job_create(*, actor, project, spec: JobSpec) -> TrainingJob:
+    """Create a job (phase Creating) and enqueue its start. Nothing is written when a rule is broken.
+
+    Raises ValidationError keyed by field (name, description, algorithm, parameters, model_version,
+    inputs, outputs, log_export_path, pool, flavor, node_count); each refusal has its own code:
+    invalid_name, description_too_long, unknown_algorithm, engine_unavailable, invalid_parameter,
+    unknown_model_version, no_model_input, unknown_input / unknown_output, input_missing /
+    output_missing, not_folder, invalid_path, storage_error, no_pool, unknown_flavor,
+    invalid_node_count, no_capacity (max_num is 0), over_capacity (more nodes than max_num), and the
+    storage gate's own codes (no_authorization, read_only, bucket_not_covered, no_bucket, no_folder, …).
+    Refusals about one input or output carry its name in ``params["name"]``.
     """
-    errors: dict[str, list[str]] = {}
-    name = name.strip() if isinstance(name, str) else name
+    errors = _Refusals()
+    name = spec.name.strip() if isinstance(spec.name, str) else spec.name
     problem = params.name_error(name)
     if problem:
-        errors["name"] = [problem]
-    description = description or ""
-    if not isinstance(description, str) or len(description) > DESCRIPTION_MAX:
-        errors["description"] = [_("The description may have at most %(max)s characters.") % {"max": DESCRIPTION_MAX}]
+        errors.add("name", problem, "invalid_name")
+    description = spec.description or ""
+    problem = params.description_error(description)
+    if problem:
+        errors.add("description", problem, "description_too_long")
 
-    algo = _algorithm_lookup(project, algorithm, algorithm_id)
-    if algo is None:
-        errors["algorithm"] = [_("Unknown algorithm %(id)s: choose an algorithm of this project.") % {"id": algorithm_id or "?"}]
-    engine = algo.engine if algo else None
-    if algo is not None and (engine is None or not engine.enabled):
-        errors["algorithm"] = [_("The algorithm's engine is no longer offered; edit the algorithm to choose another.")]
+    algo = spec.algorithm
+    engine = algo.engine if algo is not None else None
+    if algo is None or algo.project_id != project.pk:
+        errors.add(
+            "algorithm",
+            _("Unknown algorithm %(id)s: choose an algorithm of this project.") % {"id": getattr(algo, "uuid", None) or "?"},
+            "unknown_algorithm",
+        )
+        algo = engine = None
+    elif engine is None or not engine.enabled:
+        errors.add("algorithm", _("The algorithm's engine is no longer offered; edit the algorithm to choose another."), "engine_unavailable")
+    else:
+        # The job's nodes fetch the code as this user: it must be theirs to read.
+        try:
+            gate.storage_for(user=actor, project=project, path=algo.code_dir, access=gate.READ)
+        except gate.StorageRefused as refusal:
+            errors.add_refusal("algorithm", (refusal.message, refusal.code))
 
     values: list[dict] = []
     if algo is not None:
+        given = list(spec.parameters) if isinstance(spec.parameters, (list, tuple)) else spec.parameters
         try:
-            values = params.resolve_values(algo.parameters, parameters, customization=algo.parameters_customization)
+            values = params.resolve_values(algo.parameters, given, customization=algo.parameters_customization)
         except params.ParameterErrors as error:
-            errors.update(error.errors)
+            for field_name, messages in error.errors.items():
+                for message in messages:
+                    errors.add(field_name, message, "invalid_parameter")
 
     # Inputs: a storage folder each, or the chosen model version's weights folder.
-    version = None
-    if model_version is not None:
-        from console.versions.models import ModelVersion
-
-        version = model_version if isinstance(model_version, ModelVersion) else ModelVersion.objects.filter(pk=model_version).first()
-        if version is None or version.model.project_id != project.pk:
-            errors["model_version"] = [_("Unknown model version: choose a version of one of this project's models.")]
-            version = None
+    version = spec.model_version
+    if version is not None and version.model.project_id != project.pk:
+        errors.add("model_version", _("Unknown model version: choose a version of one of this project's models."), "unknown_model_version")
+        version = None
+    version_input = ""
     job_inputs, job_outputs = [], []
     if algo is not None:
-        try:
-            given_inputs = _io_values(inputs, "inputs")
-            given_outputs = _io_values(outputs, "outputs")
-        except ValidationError as error:
-            errors.update(error.message_dict)
-            given_inputs, given_outputs = {}, {}
-        input_names = [i["name"] for i in algo.inputs]
+        given_inputs = dict(spec.inputs)
         if version is not None:
-            target = model_version_input or (input_names[0] if input_names else "")
-            if target not in input_names:
-                errors["model_version"] = [_("The algorithm has no input named %(name)s to take the model version.") % {"name": target or "?"}]
+            input_names = [i["name"] for i in algo.inputs]
+            version_input = spec.model_version_input or (input_names[0] if input_names else "")
+            if version_input not in input_names:
+                errors.add(
+                    "model_version",
+                    _("The algorithm has no input named %(name)s to take the model version.") % {"name": version_input or "?"},
+                    "no_model_input",
+                )
             else:
-                model_version_input = target
-                given_inputs[target] = version.weights_path
-        for unknown in sorted(set(given_inputs) - set(input_names)):
-            errors.setdefault("inputs", []).append(_("The algorithm has no input named %(name)s.") % {"name": unknown})
-        for definition in algo.inputs:
-            path = given_inputs.get(definition["name"])
-            field = f"input:{definition['name']}"
-            if not path:
-                errors[field] = [_("Choose the storage folder for input %(name)s.") % {"name": definition["name"]}]
-                continue
-            folder, problem = _folder_for(actor=actor, project=project, path=path, access=gate.READ, field=field)
-            errors.update(problem)
-            if folder:
-                job_inputs.append({"name": definition["name"], "description": definition.get("description", ""), "obs_url": folder})
-        output_names = [o["name"] for o in algo.outputs]
-        for unknown in sorted(set(given_outputs) - set(output_names)):
-            errors.setdefault("outputs", []).append(_("The algorithm has no output named %(name)s.") % {"name": unknown})
-        for definition in algo.outputs:
-            path = given_outputs.get(definition["name"])
-            field = f"output:{definition['name']}"
-            if not path:
-                errors[field] = [_("Choose the storage folder for output %(name)s.") % {"name": definition["name"]}]
-                continue
-            folder, problem = _folder_for(actor=actor, project=project, path=path, access=gate.WRITE, field=field, create=True)
-            errors.update(problem)
-            if folder:
-                job_outputs.append({"name": definition["name"], "description": definition.get("description", ""), "obs_url": folder})
+                given_inputs[version_input] = version.weights_path
+        job_inputs = _job_folders(actor=actor, project=project, kind=_INPUTS, definitions=algo.inputs, given=given_inputs, errors=errors)
+        job_outputs = _job_folders(actor=actor, project=project, kind=_OUTPUTS, definitions=algo.outputs, given=spec.outputs, errors=errors)
 
     log_folder = ""
-    if log_export_path:
-        log_folder, problem = _folder_for(actor=actor, project=project, path=log_export_path, access=gate.WRITE, field="log_export_path", create=True)
-        errors.update(problem)
+    if spec.log_export_path:
+        log_folder, refusal = _folder_for(actor=actor, project=project, path=spec.log_export_path, access=gate.WRITE, create=True)
+        if refusal:
+            errors.add_refusal("log_export_path", refusal)
 
-    chosen_pool = _pool_lookup(pool, pool_name)
+    chosen_pool = spec.pool or default_pool()
     if chosen_pool is None:
-        errors["pool"] = [_("Unknown node pool %(pool)s.") % {"pool": pool_name or "?"} if pool_name else _("There is no node pool yet: an administrator must create one.")]
-    flavor = Flavor.objects.filter(flavor_id=flavor_id or "", enabled=True).first()
+        errors.add("pool", _("There is no node pool yet: an administrator must create one."), "no_pool")
+    flavor = Flavor.objects.filter(flavor_id=spec.flavor_id or "", enabled=True).first()
     if flavor is None:
-        errors["flavor"] = [_("Unknown flavor %(flavor)s: choose one of the flavors the console lists (公共规格).") % {"flavor": flavor_id or "?"}]
+        errors.add(
+            "flavor",
+            _("Unknown flavor %(flavor)s: choose one of the flavors the console lists (公共规格).") % {"flavor": spec.flavor_id or "?"},
+            "unknown_flavor",
+        )
     try:
-        node_count = int(node_count)
+        node_count = int(spec.node_count)
         if node_count < 1 or node_count > MAX_NODE_COUNT:
             raise ValueError
     except (TypeError, ValueError):
-        errors["node_count"] = [_("The node count must be a whole number from 1 to %(max)s.") % {"max": MAX_NODE_COUNT}]
+        errors.add("node_count", _("The node count must be a whole number from 1 to %(max)s.") % {"max": MAX_NODE_COUNT}, "invalid_node_count")
         node_count = None
     if flavor is not None and chosen_pool is not None and node_count is not None and engine is not None:
         max_num = flavor_max_num(flavor, pool=chosen_pool, engine=engine)
         if max_num == 0:
-            errors["node_count"] = [
+            errors.add(
+                "node_count",
                 _(
                     "No online node of pool %(pool)s can run flavor %(flavor)s with engine %(engine)s (max_num is 0), "
                     "so the job cannot run. Choose a smaller flavor, or ask an administrator to add a node."
                 )
-                % {"pool": chosen_pool.name, "flavor": flavor.flavor_id, "engine": engine.engine_id}
-            ]
+                % {"pool": chosen_pool.name, "flavor": flavor.flavor_id, "engine": engine.engine_id},
+                "no_capacity",
+            )
         elif node_count > max_num:
-            errors["node_count"] = [
+            errors.add(
+                "node_count",
                 _("Flavor %(flavor)s can use at most %(max)s node(s) in pool %(pool)s (max_num); %(count)s were asked for.")
-                % {"flavor": flavor.flavor_id, "max": max_num, "pool": chosen_pool.name, "count": node_count}
-            ]
+                % {"flavor": flavor.flavor_id, "max": max_num, "pool": chosen_pool.name, "count": node_count},
+                "over_capacity",
+            )
     if errors:
-        code = "invalid_job"
-        if "node_count" in errors and len(errors) == 1:
-            code = "no_capacity"
-        raise ValidationError(errors, code=code)
+        raise ValidationError(dict(errors))
 
     with transaction.atomic():
         job = TrainingJob.objects.create(
@@ -252,7 +284,7 @@ def training_job_create(
             pool=chosen_pool,
             log_export_path=log_folder or "",
             model_version=version,
-            model_version_input=model_version_input if version else "",
+            model_version_input=version_input if version else "",
         )
         TrainingTask.objects.bulk_create(
             [TrainingTask(job=job, index=i, name=f"worker-{i}") for i in range(node_count)]
@@ -264,8 +296,6 @@ def training_job_create(
             running_nodes=0,
         )
         if version is not None:
-            from console.versions.services import task_record_create_for_training
-
             record = task_record_create_for_training(
                 version=version,
                 job_name=job.name,
@@ -341,8 +371,6 @@ def training_job_stop(*, actor, job: TrainingJob, reason: str = "") -> TrainingJ
 
 
 def _reconcile_now(job_id: int) -> None:
-    from console.training.services.reconcile import reconcile_jobs
-
     try:
         reconcile_jobs(job_ids=[job_id])
     except Exception:  # beat catches up on the next cycle
@@ -377,8 +405,6 @@ def training_job_delete(*, actor, job: TrainingJob) -> None:
 
 
 def _finish_deleted_record(record) -> None:
-    from console.versions.services import task_record_finish
-
     try:
         task_record_finish(record=record, succeeded=False, reason="The training job was deleted.")
     except Exception:
