@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from console.authorizations.models import ALL_USERS, Access, Authorization
 from console.authorizations.services import MAX_SUFFIX_LENGTH
+from console.core.confirm import CONFIRM_WORD, require_typed_delete
 
 
 class AgencyForm(forms.Form):
@@ -99,11 +100,10 @@ class AuthorizationForm(forms.Form):
 class ConfirmWordForm(forms.Form):
     """The typed confirmation the seed uses for destructive actions."""
 
-    WORD = "DELETE"
+    WORD = CONFIRM_WORD
     confirm = forms.CharField(label=_("Type DELETE to confirm"), max_length=20, strip=False)
 
     def clean_confirm(self):
         value = self.cleaned_data["confirm"]
-        if value != self.WORD:
-            raise forms.ValidationError(_("Type DELETE (in capitals) to confirm."))
+        require_typed_delete(value)
         return value

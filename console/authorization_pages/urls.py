@@ -1,6 +1,6 @@
 from django.urls import path
 
-from console.authorizations import views
+from console.authorization_pages import views
 
 app_name = "authorizations"
 _base = "projects/<str:project_id>/authorizations/"

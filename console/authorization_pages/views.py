@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from console.accounts.models import Role
 from console.accounts.permissions import project_view
 from console.authorizations import selectors, services
-from console.authorizations.forms import AgencyForm, AuthorizationForm, ConfirmWordForm
+from console.authorization_pages.forms import AgencyForm, AuthorizationForm, ConfirmWordForm
 from console.authorizations.models import Agency, Authorization
 from console.core.forms import apply_validation_error
 from console.core.htmx import paginate, query_without_page, redirect_after_post, render_page

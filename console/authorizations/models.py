@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from console.storage.models import decrypt_secret, encrypt_secret
+from console.core.secrets import decrypt_secret, encrypt_secret
 
 DEFAULT_AGENCY_NAME = "modelarts_agency"
 AGENCY_PREFIX = "ma_agency_"

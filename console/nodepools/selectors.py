@@ -1,9 +1,9 @@
 """Reads for the node-pools console (site administrators only: the views check that first).
 
-Pools are small (tens of nodes), so a page loads its pool's nodes, their
-occupying tasks and engines in a few queries and derives the rest in Python:
-the Abnormal state from heartbeats, the billing state from dates, capacity
-used from the flavors of the tasks running on the nodes.
+Pools are small (tens of nodes), so a page loads its pool's nodes, the workloads
+occupying them (asked of every registered workload kind: training tasks today) and
+derives the rest in Python: the Abnormal state from heartbeats, the billing state
+from dates, capacity used from the flavors of the workloads running on the nodes.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Q
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,8 +21,8 @@ from django.utils.translation import gettext as _
 from console.nodepools import rules
 from console.nodepools.billing import BillingView, node_billing
 from console.nodepools.models import MEMBER_STATES, BillingMode, Node, NodeState, Pool
-from console.training.models import NodeEngine, TrainingJob, TrainingTask
-from console.training.phases import ACTIVE_PHASES, OCCUPYING_STATUSES
+from console.nodepools.workloads import Occupant, PoolActivity
+from console.nodepools.workloads.registry import active_counts_by_pool, occupants_by_node, pool_activity
 
 # The states a person sees for a node in its pool (ModelArts node phases).
 STATE_ORDER = [NodeState.AVAILABLE, NodeState.CREATING, NodeState.DELETING, NodeState.ABNORMAL]
@@ -44,7 +44,7 @@ class NodeRow:
     node: Node
     state: str
     billing: BillingView
-    tasks: list[TrainingTask] = field(default_factory=list)
+    occupants: list[Occupant] = field(default_factory=list)
     engines: list[str] = field(default_factory=list)
 
     @property
@@ -60,13 +60,14 @@ class NodeRow:
         return ""
 
     @property
-    def jobs(self) -> list[TrainingJob]:
-        seen, jobs = set(), []
-        for task in self.tasks:
-            if task.job_id not in seen:
-                seen.add(task.job_id)
-                jobs.append(task.job)
-        return jobs
+    def jobs(self) -> list[Occupant]:
+        """One entry per job (or notebook, service) holding the node, however many of its workloads do."""
+        seen, owners = set(), []
+        for occupant in self.occupants:
+            if occupant.url not in seen:
+                seen.add(occupant.url)
+                owners.append(occupant)
+        return owners
 
     @property
     def action(self) -> rules.Action | None:
@@ -116,7 +117,7 @@ class PoolPage:
     removed: list[NodeRow]
     capacity: Capacity
     state_counts: list[tuple[str, int]]
-    jobs: list[TrainingJob]
+    jobs: list[PoolActivity]
     ending_soon: list[NodeRow]
     in_grace: list[NodeRow]
     now: datetime
@@ -138,31 +139,16 @@ def display_state(node: Node) -> str:
     return node.display_state
 
 
-def _occupying_tasks(nodes) -> dict[int, list[TrainingTask]]:
-    by_node: dict[int, list[TrainingTask]] = defaultdict(list)
-    tasks = (
-        TrainingTask.objects.filter(node__in=nodes, status__in=OCCUPYING_STATUSES)
-        .select_related("job", "job__project")
-        .order_by("job__created_at", "index")
-    )
-    for task in tasks:
-        by_node[task.node_id].append(task)
-    return by_node
-
-
 def node_rows(nodes: list[Node], *, now: datetime) -> list[NodeRow]:
-    """Rows for `nodes` (pool loaded): state, billing, tasks on them, engines."""
-    tasks = _occupying_tasks([n.pk for n in nodes])
-    engines: dict[int, list[str]] = defaultdict(list)
-    for entry in NodeEngine.objects.filter(node__in=[n.pk for n in nodes]).select_related("engine"):
-        engines[entry.node_id].append(entry.engine.engine_id)
+    """Rows for `nodes` (pool loaded): state, billing, workloads on them, engines."""
+    occupants = occupants_by_node([n.pk for n in nodes])
     return [
         NodeRow(
             node=node,
             state=display_state(node),
             billing=node_billing(node, now=now),
-            tasks=tasks.get(node.pk, []),
-            engines=sorted(engines.get(node.pk, [])),
+            occupants=occupants.get(node.pk, []),
+            engines=sorted({i["engine_id"] for i in node.interpreters or [] if i.get("engine_id")}),
         )
         for node in nodes
     ]
@@ -177,30 +163,36 @@ def _capacity(rows: list[NodeRow]) -> Capacity:
         capacity.cpu_total += node.cpu_cores
         capacity.memory_total_gb += node.memory_gb
         capacity.gpu_total += node.gpu_count
-        if row.tasks:
+        if row.occupants:
             capacity.nodes_busy += 1
-        for task in row.tasks:
-            spec = task.job.flavor_spec or {}
-            capacity.cpu_used += int(spec.get("cpu_cores") or 0)
-            capacity.memory_used_gb += float(spec.get("memory_gb") or 0)
-            capacity.gpu_used += int(spec.get("gpu_count") or 0)
+        for occupant in row.occupants:
+            capacity.cpu_used += occupant.cpu_cores
+            capacity.memory_used_gb += float(occupant.memory_gb)
+            capacity.gpu_used += occupant.gpu_count
     capacity.memory_total_gb = round(capacity.memory_total_gb, 1)
     capacity.memory_used_gb = round(capacity.memory_used_gb, 1)
     return capacity
 
 
-def pool_list():
-    """Every pool with its member-node count and active jobs (the list page adds the rest per pool)."""
-    return Pool.objects.annotate(
-        node_count=Count("nodes", filter=Q(nodes__state__in=MEMBER_STATES, nodes__removed_at__isnull=True), distinct=True),
-        active_job_count=Count("training_jobs", filter=Q(training_jobs__phase__in=ACTIVE_PHASES), distinct=True),
-    ).order_by("name")
+def pool_list() -> list[Pool]:
+    """Every pool with its member-node count and active workloads (the list page adds the rest per pool)."""
+    pools = list(
+        Pool.objects.annotate(
+            node_count=Count(
+                "nodes", filter=Q(nodes__state__in=MEMBER_STATES, nodes__removed_at__isnull=True), distinct=True
+            ),
+        ).order_by("name")
+    )
+    active = active_counts_by_pool()
+    for pool in pools:
+        pool.active_job_count = active.get(pool.pk, 0)
+    return pools
 
 
 def pool_list_rows(*, now: datetime | None = None) -> list[dict]:
     """The list page: each pool with nodes by state, capacity and running jobs."""
     now = now or timezone.now()
-    pools = list(pool_list())
+    pools = pool_list()
     # Members and nodes still leaving (Deleting); those gone for good are history.
     nodes = list(Node.objects.filter(pool__in=pools).exclude(state=NodeState.DELETED).select_related("pool"))
     rows_by_pool: dict[int, list[NodeRow]] = defaultdict(list)
@@ -257,13 +249,7 @@ def pool_page(*, pool: Pool, now: datetime | None = None) -> PoolPage:
         if r.state != NodeState.DELETING and not r.node.legacy
         and r.billing.subscription in (rules.Subscription.GRACE, rules.Subscription.EXPIRED)
     ]
-    jobs = list(
-        TrainingJob.objects.filter(Q(pool=pool) | Q(tasks__node__pool=pool), phase__in=ACTIVE_PHASES, deleted_at__isnull=True)
-        .select_related("project")
-        .prefetch_related(Prefetch("tasks", queryset=TrainingTask.objects.order_by("index")))
-        .distinct()
-        .order_by("created_at")
-    )
+    jobs = pool_activity(pool)
     return PoolPage(
         pool=pool,
         rows=rows,

@@ -1,7 +1,7 @@
 """Node registration and heartbeats (the node-pools console adds the administrators' rules here).
 
 A Celery worker started with CONSOLE_NODE_POOL calls ``node_register`` when it is
-ready (console.training.agent) and ``node_heartbeat`` every
+ready (console.nodepools.workloads.agent) and ``node_heartbeat`` every
 NODE_HEARTBEAT_SECONDS. A node an administrator removed keeps its row (history)
 and is refused when its worker starts again: it does not rejoin by itself.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -26,6 +27,7 @@ from console.nodepools.models import (
     node_queue_name,
     pool_queue_name,
 )
+from console.nodepools.workloads.registry import busy_node_ids
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +121,7 @@ def node_register(*, name: str, pool_name: str, worker_name: str, facts: NodeFac
             + "; it does not rejoin by itself. Start the worker under another node name to add it again."
         )
     if node.pool_id != pool.pk:
-        busy = node.tasks.filter(status__in=_occupying_statuses()).exists()
+        busy = bool(busy_node_ids([node.pk]))
         if busy:
             raise NodeRegistrationRefused(
                 f"Node {name!r} is running a task in pool {node.pool.name!r}; it cannot move to pool {pool.name!r} now."
@@ -133,12 +135,6 @@ def node_register(*, name: str, pool_name: str, worker_name: str, facts: NodeFac
     node.save()
     logger.info("node %s re-registered in pool %s", name, pool.name)
     return node
-
-
-def _occupying_statuses():
-    from console.training.phases import OCCUPYING_STATUSES
-
-    return OCCUPYING_STATUSES
 
 
 def node_heartbeat(*, node_id: int) -> bool:
@@ -155,8 +151,6 @@ def node_heartbeat(*, node_id: int) -> bool:
 
 def nodes_mark_silent(*, now=None) -> int:
     """Available nodes whose heartbeats stopped become Abnormal (one UPDATE; run by the poller)."""
-    from datetime import timedelta
-
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.NODE_TIMEOUT_SECONDS)
     return Node.objects.filter(state=NodeState.AVAILABLE, heartbeat_at__lt=cutoff).update(state=NodeState.ABNORMAL)

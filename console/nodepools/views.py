@@ -11,6 +11,7 @@ from console.accounts.permissions import site_admin_required
 from console.core.forms import apply_validation_error
 from console.core.htmx import is_partial, redirect_after_post, render_page
 from console.nodepools import actions, selectors
+from console.nodepools.billing import node_billing
 from console.nodepools.forms import ConfirmForm, NodeBillingForm, PoolForm
 from console.nodepools.models import Node
 from console.nodepools.rules import Scope
@@ -190,8 +191,6 @@ def node_billing_edit(request, pool_id, node_id):
         else:
             messages.success(request, _("Billing of node “%(node)s” updated.") % {"node": node.name})
             return redirect_after_post(request, "nodepools:pool_detail", pool_id=pool.pk)
-    from console.nodepools.billing import node_billing
-
     return render_page(
         request,
         "nodepools/node_billing_form.html",

@@ -36,6 +36,7 @@ from django.utils.translation import gettext_lazy
 
 from console.accounts.models import ROLE_RANK, Role
 from console.accounts.selectors import project_role
+from console.authorizations.models import Authorization
 from console.storage.backends import StorageBackend, backend_for
 from console.storage.backends.base import BackendFolderReader
 from console.storage.paths import PathError, ObsPath, folder_key, parse_obs_path
@@ -123,6 +124,10 @@ PATH_MESSAGES = {
     ),
     "path_too_long": gettext_lazy(
         "The object key is %(length)s bytes long; at most %(limit)s bytes (UTF-8) are allowed."
+    ),
+    "path_name_too_long": gettext_lazy(
+        "The name %(shown)s is %(length)s bytes long; a file or folder name may have at most "
+        "%(limit)s bytes (UTF-8)."
     ),
     "path_not_folder": gettext_lazy("The path %(path)s is a file; a folder path ending with / is needed here."),
     "path_bad_name": gettext_lazy("The name %(name)s is not a single file or folder name."),
@@ -229,8 +234,6 @@ def _find_bucket(*, project, name: str):
 
 def _check_authorization(*, user, project, bucket, access: str):
     """The credential to use (None = the bucket's own), or StorageDenied."""
-    from console.authorizations.models import Authorization
-
     authorizations = list(
         Authorization.objects.filter(project=project)
         .filter(Q(user=user) | Q(user__isnull=True))

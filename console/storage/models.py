@@ -13,8 +13,6 @@ SECRET_KEY_FALLBACKS.
 
 from __future__ import annotations
 
-import base64
-import functools
 from pathlib import Path
 
 from django.conf import settings
@@ -22,50 +20,11 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from console.core.secrets import decrypt_secret, encrypt_secret
 from console.storage.paths import PathError, validate_bucket
 
-# --- secrets ----------------------------------------------------------------------
+# Stored secrets are encrypted by console.core.secrets (imported here for the models below).
 
-_HKDF_INFO = b"modelarts-console: stored secrets v1"
-
-
-@functools.cache
-def _fernet_for(secret_key: str):
-    from cryptography.fernet import Fernet
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(secret_key.encode())
-    return Fernet(base64.urlsafe_b64encode(raw))
-
-
-def _fernet():
-    from cryptography.fernet import MultiFernet
-
-    keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    return MultiFernet([_fernet_for(key) for key in keys])
-
-
-def encrypt_secret(plain: str) -> str:
-    """Ciphertext for the database; "" stays "" (no secret set)."""
-    if not plain:
-        return ""
-    return _fernet().encrypt(plain.encode()).decode("ascii")
-
-
-def decrypt_secret(token: str) -> str:
-    """The plain secret. Raises ImproperlyConfigured-like ValueError if SECRET_KEY changed."""
-    if not token:
-        return ""
-    from cryptography.fernet import InvalidToken
-
-    try:
-        return _fernet().decrypt(token.encode("ascii")).decode()
-    except InvalidToken:
-        raise ValueError(
-            "A stored secret cannot be decrypted: SECRET_KEY changed. Put the old key in "
-            "SECRET_KEY_FALLBACKS, or enter the secret again."
-        ) from None
 
 
 # --- buckets ----------------------------------------------------------------------

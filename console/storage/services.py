@@ -17,7 +17,9 @@ from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from console.accounts.models import Project
 from console.audit.services import audit_record
+from console.authorizations.services import authorization_defaults_create
 from console.storage import gate
 from console.storage.models import Bucket, ProjectStorageDefaults, validate_bucket_name
 from console.storage.paths import MAX_KEY_BYTES, ObsPath, PathError, folder_key, validate_key
@@ -183,8 +185,6 @@ def _remove_empty_dir(path) -> None:
 def project_storage_defaults_apply(*, project, actor=None) -> bool:
     """Give a project its default local bucket and the all-users "modelarts_agency"
     authorization, once. Returns False if the project already had its defaults."""
-    from console.authorizations.services import authorization_defaults_create
-
     _marker, created = ProjectStorageDefaults.objects.get_or_create(project=project)
     if not created:
         return False
@@ -326,8 +326,6 @@ def project_created_hook(*, project, actor) -> None:
 def setup_storage_defaults(*, stdout=None) -> int:
     """Set-up step: projects created before storage existed (or outside project_create)
     get their default bucket and all-users authorization. Returns how many."""
-    from console.accounts.models import Project
-
     done = 0
     for project in Project.objects.filter(storage_defaults__isnull=True).order_by("pk"):
         if project_storage_defaults_apply(project=project, actor=None):

@@ -10,16 +10,13 @@ class TrainingConfig(AppConfig):
         if TrainingConfig._registered:  # ready() may run again (test runners); register once
             return
         TrainingConfig._registered = True
-        from celery.signals import worker_ready, worker_shutdown
-
         from console.core.setup_steps import setup_step
-        from console.nodepools.services import pool_default_ensure
-        from console.training import agent
+        from console.nodepools.workloads import register_kind, register_node_probe
         from console.training.services.catalog import flavor_defaults_ensure
+        from console.training.workload import TrainingKind, engine_probe
 
-        # A worker started with CONSOLE_NODE_POOL becomes a node of that pool (see agent.py).
-        worker_ready.connect(agent.on_worker_ready, weak=False)
-        worker_shutdown.connect(agent.on_worker_shutdown, weak=False)
-        # `manage.py setup_console`: the run command's worker joins the default pool; the seed's flavors exist.
-        setup_step(pool_default_ensure)
+        # Training tasks run on nodes through the node-workload layer; nodes report their engines.
+        register_kind(TrainingKind())
+        register_node_probe(engine_probe())
+        # `manage.py setup_console`: the seed's flavors exist.
         setup_step(flavor_defaults_ensure)

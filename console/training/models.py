@@ -1,7 +1,7 @@
 """Flavors, engines, algorithms and training jobs, with the field names of the seed's API.
 
 A job's row is the truth about it; the runner beside each task (a separate
-process on the task's node, console.training.runner) reports heartbeat, exit,
+process on the task's node, console.nodepools.workloads) reports heartbeat, exit,
 log lines and metric samples into the rows below, and the beat poller
 (console.training.reconcile) turns task facts into the job's phase with
 conditional updates.

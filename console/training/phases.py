@@ -63,3 +63,6 @@ OCCUPYING_STATUSES = (TaskStatus.ASSIGNED, TaskStatus.STARTING, TaskStatus.RUNNI
 # A task in these has a runner that must heartbeat.
 HEARTBEATING_STATUSES = (TaskStatus.STARTING, TaskStatus.RUNNING)
 TERMINAL_TASK_STATUSES = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.TERMINATED, TaskStatus.LOST)
+
+# The node-workload layer (console.nodepools.workloads) knows a training task by this kind name.
+WORKLOAD_KIND = "training"

@@ -116,7 +116,7 @@ def test_a_wrong_confirmation_word_changes_nothing(pools, site_admin, control_ca
     ppu, _ym, nodes = pools
     with pytest.raises(ValidationError) as excinfo:
         leave(site_admin, ppu, "delete", nodes["p1"], confirmation=word)
-    assert excinfo.value.message_dict == {"confirmation": ["Type DELETE (in capitals) to confirm the deletion."]}
+    assert excinfo.value.message_dict == {"confirmation": ["Type DELETE (in capitals) to confirm."]}
     unchanged(nodes["p1"])
     assert control_calls["cancel"] == [] and not AuditEntry.objects.filter(action__startswith="node.").exists()
 
@@ -317,7 +317,8 @@ def test_the_preview_lists_nodes_jobs_and_billing_effect(pools, make_running_job
     job = make_running_job(nodes["active"])
     preview = actions.action_preview(pool=ym, action="unsubscribe", scope="single", node_ids=[nodes["active"].pk])
     assert preview.allowed and not preview.needs_typed_confirmation
-    assert preview.jobs == [job]
+    assert [(o.kind, o.owner_label) for o in preview.jobs] == [("training", job.name)]
+    assert str(job.uuid) in preview.jobs[0].url
     assert "The subscription ends now instead of on" in preview.items[0].effect
 
 

@@ -1,25 +1,23 @@
-"""The runner's log handling, without processes: the cap, masking, last lines, exit codes."""
+"""The runner's log buffer, without processes: the cap, masking, last lines; exit codes."""
 
 from __future__ import annotations
 
 import io
 import signal
 
-from console.training.runner_core import CONSOLE_PREFIX, Runner, _exit_code, signal_name
+from console.nodepools.workloads.logbuffer import CONSOLE_PREFIX, LogBuffer
+from console.nodepools.workloads.process import exit_code as _exit_code
+from console.nodepools.workloads.process import signal_name
 
 
-def runner(secrets=()):
-    r = Runner(task_id=0)
-    r.log_file = io.StringIO()
-    r.secrets = list(secrets)
-    return r
+def runner(secrets=(), cap=10 * 1024 * 1024):
+    return LogBuffer(log_file=io.StringIO(), cap_bytes=cap, secrets=secrets)
 
 
-def test_log_is_capped_with_a_notice_and_keeps_draining(settings):
-    settings.TRAINING_LOG_CAP_BYTES = 100
-    r = runner()
+def test_log_is_capped_with_a_notice_and_keeps_draining():
+    r = runner(cap=100)
     for i in range(50):
-        r._add_line(f"line {i:03d} ........\n")
+        r.add_line(f"line {i:03d} ........\n")
     text = r.log_file.getvalue()
     assert r.truncated
     assert text.count("line ") < 50
@@ -30,7 +28,7 @@ def test_log_is_capped_with_a_notice_and_keeps_draining(settings):
 
 def test_sensitive_values_are_masked_in_the_script_output_but_not_console_lines():
     r = runner(secrets=["s3cr3t-token"])
-    r._add_line("using token s3cr3t-token to log in\n")
+    r.add_line("using token s3cr3t-token to log in\n")
     r.console_line("Task worker-0 started.")
     text = r.log_file.getvalue()
     assert "s3cr3t-token" not in text and "using token ****** to log in" in text
@@ -40,8 +38,8 @@ def test_sensitive_values_are_masked_in_the_script_output_but_not_console_lines(
 def test_last_lines_go_into_the_failure_message():
     r = runner()
     for i in range(30):
-        r._add_line(f"step {i}\n")
-    message = r._last_lines()
+        r.add_line(f"step {i}\n")
+    message = r.last_lines()
     assert message.startswith("\nLast log lines:\n") and "step 29" in message and "step 19" not in message
 
 

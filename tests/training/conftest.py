@@ -175,10 +175,10 @@ def task_processes(task_id: int) -> list[psutil.Process]:
         try:
             if process.status() == psutil.STATUS_ZOMBIE:
                 continue
-            marker = process.environ().get("MA_CONSOLE_TASK", "")
+            marker = process.environ().get("MA_CONSOLE_WORKLOAD", "")
         except (psutil.Error, OSError):
             continue
-        if marker.startswith(f"{task_id}:"):
+        if marker.startswith(f"training:{task_id}:"):
             found.append(process)
     return found
 
@@ -192,7 +192,7 @@ def runner_processes(task_id: int) -> list[psutil.Process]:
         return []
     try:
         process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE or "console.training.runner" not in " ".join(process.cmdline()):
+        if process.status() == psutil.STATUS_ZOMBIE or "console.nodepools.workloads" not in " ".join(process.cmdline()):
             return []
     except psutil.Error:
         return []

@@ -31,7 +31,7 @@ from console.training.services.jobs import (
     training_jobs_stop_on_node,
 )
 from console.training.services.reconcile import poll_cycle, reconcile_jobs
-from console.training.services.scheduling import dispatch_launches, launch_runner, pool_schedule
+from console.training.services.scheduling import dispatch_launches, pool_schedule
 
 __all__ = [
     "algorithm_create",
@@ -49,7 +49,6 @@ __all__ = [
     "flavor_max_num",
     "flavor_update",
     "flavors_with_max_num",
-    "launch_runner",
     "node_fits",
     "poll_cycle",
     "pool_schedule",

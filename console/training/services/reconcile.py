@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from console.nodepools.models import Node, Pool
+from console.nodepools.services import nodes_mark_silent
 from console.training.models import EventKind, JobEvent, TrainingJob, TrainingTask
 from console.training.phases import (
     ACTIVE_PHASES,
@@ -34,7 +35,9 @@ from console.training.phases import (
     SecondaryPhase,
     TaskStatus,
 )
+from console.training.services.scheduling import schedule_pool_soon
 from console.training.sql import update_returning
+from console.versions.services import task_record_finish
 
 logger = logging.getLogger(__name__)
 
@@ -249,14 +252,10 @@ def _after_finish(job_ids: list[int], now) -> None:
     pools = set(TrainingJob.objects.filter(pk__in=job_ids).values_list("pool_id", flat=True))
     for pool_id in pools:
         # Nodes freed: the next waiting job of the pool may start now.
-        from console.training.services.scheduling import schedule_pool_soon
-
         schedule_pool_soon(pool_id)
 
 
 def _finish_task_record(job: TrainingJob) -> None:
-    from console.versions.services import task_record_finish
-
     try:
         task_record_finish(
             record=job.task_record,
@@ -283,8 +282,6 @@ def _purge_deleted() -> int:
 
 def schedule_waiting_pools(now=None) -> int:
     """Pools with waiting jobs and a free live node get a scheduling message (capacity freed, node joined)."""
-    from console.training.services.scheduling import schedule_pool_soon
-
     now = now or timezone.now()
     waiting_pools = set(
         TrainingJob.objects.filter(
@@ -305,8 +302,6 @@ def schedule_waiting_pools(now=None) -> int:
 
 def poll_cycle() -> Counter:
     """What beat runs: reconcile every job, mark silent nodes, nudge pools with free capacity."""
-    from console.nodepools.services import nodes_mark_silent
-
     now = timezone.now()
     counts = reconcile_jobs(now=now)
     counts["silent_nodes"] = nodes_mark_silent(now=now)

@@ -11,21 +11,18 @@ the others through their node's queue.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import subprocess
-import sys
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.conf import settings
+from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from console.nodepools.models import Node, Pool, node_queue_name
+from console.nodepools.workloads.launch import launch_runner, local_node_name
 from console.training.models import EventKind, JobEvent, NodeEngine, TrainingJob, TrainingTask
-from console.training.phases import OCCUPYING_STATUSES, Phase, SecondaryPhase, TaskStatus
+from console.training.phases import OCCUPYING_STATUSES, WORKLOAD_KIND, Phase, SecondaryPhase, TaskStatus
 from console.training.services.catalog import node_fits, why_node_does_not_fit
 from console.training.sql import update_returning
 
@@ -42,19 +39,10 @@ class Launch:
     node_name: str
 
 
-def local_node_name() -> str | None:
-    """This process's node, when it runs inside a worker started with a pool (CONSOLE_NODE_POOL)."""
-    if not os.environ.get("CONSOLE_NODE_POOL"):
-        return None
-    return os.environ.get("CONSOLE_NODE_NAME") or socket.gethostname()
-
-
 def schedule_pool_soon(pool_id: int | None, *, job_id: int | None = None) -> None:
     """After commit, ask a worker of the pool to schedule it (the pool's own queue)."""
     if pool_id is None:
         return
-    from celery import current_app
-
     def send():
         name = Pool.objects.filter(pk=pool_id).values_list("name", flat=True).first()
         if name is not None:
@@ -176,83 +164,8 @@ def _set_waiting(jobs: list[TrainingJob], *, reason: str, now) -> list[JobEvent]
 
 def dispatch_launches(launches: list[Launch], *, local_node_name: str | None = None) -> None:
     """Start each task's runner: here when the node is ours, else through the node's queue."""
-    from celery import current_app
-
     for launch in launches:
         if local_node_name and launch.node_name == local_node_name:
-            launch_runner(launch.task_id)
+            launch_runner(WORKLOAD_KIND, launch.task_id)
         else:
             current_app.send_task(LAUNCH_TASK, args=[launch.task_id], queue=node_queue_name(launch.node_name))
-
-
-def zygote_fifo(node_name: str | None):
-    """Where this node's warm runner (console.training.runner --zygote) listens for task ids."""
-    if not node_name:
-        return None
-    return settings.TRAINING_WORK_DIR / "zygotes" / f"{node_name}.fifo"
-
-
-def _send_to_zygote(task_id: int) -> bool:
-    path = zygote_fifo(local_node_name())
-    if path is None:
-        return False
-    try:
-        # Non-blocking: with no zygote reading (ENXIO) or no FIFO (ENOENT) we start cold instead.
-        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError:
-        return False
-    try:
-        os.write(fd, f"{task_id}\n".encode())  # shorter than PIPE_BUF: written whole or not at all
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
-def launch_runner(task_id: int) -> None:
-    """Start the task's runner on this node, detached from this worker.
-
-    Through the node's zygote when it has one (a fork of an already set-up process:
-    milliseconds), else ``python -m console.training.runner <task>`` (it forks into its own
-    session at once). Either way the runner outlives this worker: killing or restarting the
-    Celery worker leaves running jobs running, and they keep reporting.
-    """
-    if _send_to_zygote(task_id):
-        return
-    log_dir = settings.TRAINING_WORK_DIR / "runner-logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_dir / f"task-{task_id}.log", "ab") as log:
-        result = subprocess.run(
-            [sys.executable, "-m", "console.training.runner", str(task_id)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=str(settings.BASE_DIR),
-            timeout=60,
-            check=False,
-        )
-    if result.returncode != 0:
-        logger.error("runner for task %s did not start (exit %s)", task_id, result.returncode)
-
-
-def start_zygote(node_name: str):
-    """Start this node's warm runner (called by the node agent in the worker's main process)."""
-    path = zygote_fifo(node_name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-    os.mkfifo(path, 0o600)
-    log_dir = settings.TRAINING_WORK_DIR / "runner-logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_dir / f"zygote-{node_name}.log", "ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "console.training.runner", "--zygote", str(path)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=str(settings.BASE_DIR),
-            start_new_session=True,
-        )

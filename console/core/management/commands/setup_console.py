@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.core.management import BaseCommand, call_command
 
+from console.accounts.services import ensure_first_admin
 from console.core.setup_steps import setup_steps
 
 
@@ -18,8 +19,6 @@ class Command(BaseCommand):
             call_command("collectstatic", interactive=False, verbosity=0)
         for step in setup_steps():
             step(stdout=self.stdout)
-
-        from console.accounts.services import ensure_first_admin
 
         created = ensure_first_admin()
         if created:
