@@ -6,3 +6,9 @@ from console.core import work
 @shared_task(name="console.core.tasks.sweep_stale_work")
 def sweep_stale_work():
     return work.sweep_stale_work()
+
+
+@shared_task(name="console.core.tasks.resend_lost_work")
+def resend_lost_work():
+    """Sent by a worker each time it (re)connects to the broker: resend what the broker lost."""
+    return work.check_broker(force=True)

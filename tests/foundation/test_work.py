@@ -65,6 +65,9 @@ def Chore(db, broker_queue):
     with connection.schema_editor() as editor:
         editor.create_model(model)  # rolled back with the test's transaction
     work.register_work(model)
+    # The broker as the last check saw it: sweeps only look in its queues if it changes.
+    if identity := work.broker_identity():
+        work.remember_broker(identity)
     yield model
     work._registry.remove(model)
 
@@ -272,3 +275,106 @@ def test_it_keeps_the_request_alive_when_the_broker_is_down(Chore, monkeypatch, 
     row.refresh_from_db()
     # Committed, stamped and pending: the sweep will send it once the broker is back.
     assert row.state == WorkState.PENDING and row.enqueued_at is not None
+
+
+# --- messages the broker lost ---------------------------------------------------------------
+
+needs_redis = pytest.mark.skipif(
+    not settings.CELERY_BROKER_URL.startswith("redis"), reason="reads a Redis broker's queues"
+)
+
+
+def test_each_attempt_is_sent_with_an_id_derived_from_the_row(Chore, django_capture_on_commit_callbacks):
+    from console.celery import app
+
+    row = Chore.objects.create()
+    with django_capture_on_commit_callbacks(execute=True):
+        work.work_enqueue(row)
+    conn = app.connection_for_read()
+    try:
+        queue = app.amqp.queues[settings.CELERY_TASK_DEFAULT_QUEUE](conn.default_channel)
+        message = queue.get(no_ack=True)
+    finally:
+        conn.release()
+    assert message.headers["id"] == work.work_task_id(Chore, row.pk, 0) == f"core.chore-{row.pk}-0"
+    assert work.work_task_id(Chore, row.pk, 1) != work.work_task_id(Chore, row.pk, 0)
+
+
+def a_while_ago():
+    # Older than a message in flight, far younger than WORK_LOST_MESSAGE_SECONDS.
+    return timezone.now() - timedelta(seconds=work.SEND_SETTLE_SECONDS + 10)
+
+
+@pytest.fixture
+def slow_lost_message_resend(settings):
+    # As in production: the time-based resend alone would wait minutes.
+    settings.WORK_LOST_MESSAGE_SECONDS = 300
+
+
+@needs_redis
+def test_it_resends_at_once_only_what_a_restarted_broker_lost(Chore, broker_queue, slow_lost_message_resend):
+    still_queued = Chore.objects.create(enqueued_at=a_while_ago())
+    work.send_work(Chore, still_queued.pk, 0)
+    lost_row = Chore.objects.create(enqueued_at=a_while_ago())
+    in_flight = Chore.objects.create(enqueued_at=timezone.now())  # its message may not have arrived yet
+    # Nothing has changed on the broker: a sweep does not look in the queues.
+    assert work.sweep_stale_work() == {"requeued": 0, "failed": 0}
+
+    work.remember_broker("a-redis-that-is-gone")  # as after a restart that kept its data
+    assert work.sweep_stale_work() == {"requeued": 1, "failed": 0}
+    assert sorted(broker_queue()) == [(TASK, [still_queued.pk]), (TASK, [lost_row.pk])]
+    lost_row.refresh_from_db()
+    assert timezone.now() - lost_row.enqueued_at < timedelta(seconds=5)
+    in_flight.refresh_from_db()
+    assert in_flight.state == WorkState.PENDING
+    # Checked once: the next sweep does not look again, and sends nothing twice.
+    assert work.sweep_stale_work() == {"requeued": 0, "failed": 0}
+    assert broker_queue() == []
+
+
+@needs_redis
+def test_it_notices_a_broker_that_lost_its_data(Chore, broker_queue, slow_lost_message_resend):
+    import redis
+
+    row = Chore.objects.create(enqueued_at=a_while_ago())
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(work.BROKER_EPOCH_KEY)  # as FLUSHDB does
+    assert work.sweep_stale_work() == {"requeued": 1, "failed": 0}
+    assert broker_queue() == [(TASK, [row.pk])]
+    assert work.broker_changed() is None
+
+
+@needs_redis
+def test_a_reconnecting_worker_has_the_queues_checked(Chore, broker_queue, slow_lost_message_resend):
+    # Rows whose send failed while the broker was unreachable (it kept its data).
+    rows = [Chore.objects.create(enqueued_at=a_while_ago()) for _ in range(3)]
+    work.send_work(Chore, rows[0].pk, 0)
+    from console.core.tasks import resend_lost_work
+
+    assert resend_lost_work() == 2
+    assert resend_lost_work() == 0  # each one queued once now
+    assert sorted(broker_queue()) == sorted((TASK, [row.pk]) for row in rows)
+
+
+@needs_redis
+def test_a_message_a_worker_holds_counts_until_it_goes_stale(Chore, broker_queue):
+    from console.celery import app
+
+    row = Chore.objects.create(enqueued_at=a_while_ago())
+    work.send_work(Chore, row.pk, 0)
+    conn = app.connection_for_read()
+    try:
+        queue = app.amqp.queues[settings.CELERY_TASK_DEFAULT_QUEUE](conn.default_channel)
+        message = queue.get(no_ack=False)  # delivered, not acknowledged: as a worker about to claim
+        assert message is not None
+        task_id = work.work_task_id(Chore, row.pk, 0)
+        assert task_id in work.broker_task_ids()
+        # A worker that lost its connection before running it: kombu gives it back after an hour.
+        import redis
+
+        client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+        tag = message.delivery_tag
+        client.zadd("unacked_index", {tag: time.time() - settings.WORK_STALE_SECONDS - 5})
+        assert task_id not in work.broker_task_ids()
+        message.ack()
+    finally:
+        conn.release()

@@ -14,9 +14,8 @@ from django.utils import timezone
 from console.core.models import WorkState
 from console.core.work import sweep_stale_work, work_claim
 from console.mymodels.models import ModelStatus
-from console.mymodels.services import model_create
 from console.versions.models import ModelVersion, TaskRecord
-from console.versions.services import weight_validation_rerun, weight_validation_run
+from console.versions.services import model_create, weight_validation_rerun, weight_validation_run
 
 DO_SAMPLE = (
     "The value of do_sample is not set to true in generation_config.json, which is inconsistent with the "
@@ -68,7 +67,7 @@ def test_a_second_delivery_does_nothing(tiny_model, tiny_folder):
     version, record = tiny_model(tiny_folder)
     assert weight_validation_run(record_id=record.pk) == "succeeded"
     finished_at = TaskRecord.objects.get(pk=record.pk).finished_at
-    with mock.patch("console.weightcheck.check_folder") as check:
+    with mock.patch("console.versions.services.check_folder") as check:
         assert weight_validation_run(record_id=record.pk) == "not_claimed"
     check.assert_not_called()
     record.refresh_from_db()
@@ -124,7 +123,9 @@ def test_the_sweep_requeues_a_stale_record_below_the_limit(tiny_model, tiny_fold
     TaskRecord.objects.filter(pk=record.pk).update(state=WorkState.RUNNING, attempts=1, heartbeat_at=stale)
     with mock.patch("celery.current_app.send_task") as send:
         assert sweep_stale_work()["requeued"] == 1
-    send.assert_called_once_with("console.versions.tasks.validate_weights", args=[record.pk])
+    send.assert_called_once_with(
+        "console.versions.tasks.validate_weights", args=[record.pk], task_id=f"versions.taskrecord-{record.pk}-1"
+    )
     assert weight_validation_run(record_id=record.pk) == "succeeded"
     record.refresh_from_db()
     assert record.attempts == 2
@@ -153,7 +154,9 @@ def test_the_check_runs_for_the_records_creator(tiny_model, tiny_folder, member)
 def test_fixing_the_files_and_checking_again_succeeds(tiny_model, broken_folder, bucket, member):
     version, record = tiny_model(broken_folder)
     weight_validation_run(record_id=record.pk)
-    (bucket.local_path() / "models" / "broken" / "generation_config.json").write_text('{"do_sample": true, "temperature": 0.7}')
+    (bucket.local_path() / "models" / "broken" / "generation_config.json").write_text(
+        '{"do_sample": true, "temperature": 0.7}'
+    )
     again = weight_validation_rerun(actor=member, version=ModelVersion.objects.get(pk=version.pk))
     assert weight_validation_run(record_id=again.pk) == "succeeded"
     version.refresh_from_db()
