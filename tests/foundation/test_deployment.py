@@ -65,6 +65,8 @@ def structural_problems(doc) -> list[str]:
     declared_volumes = set((doc.get("volumes") or {}).keys())
     for name in SERVICES & set(services):
         service = services[name] or {}
+        if service.get("restart") not in ("always", "unless-stopped", "on-failure"):
+            problems.append(f"{name}: not restarted when it exits")
         check = service.get("healthcheck") or {}
         if not check.get("test"):
             problems.append(f"{name}: no health check")
@@ -116,6 +118,8 @@ def test_it_has_every_part_of_a_deployment():
     [
         (lambda d: d["services"].pop("beat"), "missing services: ['beat']"),
         (lambda d: d["services"]["worker"].pop("healthcheck"), "worker: no health check"),
+        (lambda d: d["services"]["beat"].pop("restart"), "beat: not restarted when it exits"),
+        (lambda d: d["services"]["redis"].update(restart="no"), "redis: not restarted when it exits"),
         (lambda d: d.pop("volumes"), "volume postgres-data is not declared"),
         (lambda d: d["services"]["web"]["environment"].pop("REDIS_URL"), "web: REDIS_URL is not set"),
         (lambda d: d["services"]["web"]["environment"].update(SECRET_KEY="hard-coded"), "SECRET_KEY must come"),
@@ -159,6 +163,12 @@ def test_it_refuses_to_start_without_a_secret_key():
 def console_environment(env: dict) -> dict[str, str]:
     raw = load_compose()["services"]["web"]["environment"]
     return {key: interpolate(str(value), env) for key, value in raw.items()}
+
+
+def test_the_worker_runs_without_a_connection_pool_and_web_with_one():
+    services = load_compose()["services"]
+    assert str(services["worker"]["environment"]["DATABASE_POOL_MAX_SIZE"]) == "0"
+    assert interpolate(str(services["web"]["environment"]["DATABASE_POOL_MAX_SIZE"]), ENV) == "4"
 
 
 def test_it_sets_only_variables_that_settings_read():

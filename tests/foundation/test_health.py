@@ -19,7 +19,7 @@ def test_it_sees_the_database_and_broker_up_and_no_worker(db):
     checks = by_name(run_checks())
     assert list(checks) == ["web", "database", "broker", "worker", "beat"]
     assert checks["web"].up
-    assert checks["database"].up and checks["database"].detail in ("postgresql", "sqlite")
+    assert checks["database"].up and checks["database"].detail.split(",")[0] in ("postgresql", "sqlite")
     assert checks["broker"].up, checks["broker"].detail
     assert not checks["worker"].up
     assert checks["worker"].detail == "No worker answered a ping."
@@ -87,3 +87,59 @@ def test_it_answers_the_table_fragment_to_htmx_polling(client_for, site_admin):
     assert not is_full_page(response)
     assert response.content.lstrip().startswith(b'<div id="health-table"')
     assert "HX-Request" in response["Vary"]
+
+
+def test_it_names_the_connection_pool_on_postgresql(db, settings):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the pool is PostgreSQL's")
+    detail = by_name(run_checks())["database"].detail
+    assert detail == f"postgresql, pool of {settings.DATABASE_POOL_MIN_SIZE}–{settings.DATABASE_POOL_MAX_SIZE} connections per process"
+
+
+# --- what `manage.py serve` reports about the programs it supervises ------------------------------
+
+
+def write_status(settings, tmp_path, supervisor_pid, processes):
+    import json
+
+    settings.VAR_DIR = tmp_path
+    (tmp_path / "serve-status.json").write_text(json.dumps({"supervisor_pid": supervisor_pid, "processes": processes}))
+
+
+SUPERVISED = {
+    "web": {"state": "running", "restarts": 0, "last_exit": None, "next_start_at": None},
+    "worker": {
+        "state": "running", "restarts": 2, "next_start_at": None,
+        "last_exit": {"code": None, "signal": "SIGKILL", "at": "2026-03-01T10:00:05+00:00"},
+    },
+    "beat": {
+        "state": "restarting", "restarts": 1, "next_start_at": "2026-03-01T10:00:09+00:00",
+        "last_exit": {"code": 1, "signal": None, "at": "2026-03-01T10:00:07+00:00"},
+    },
+}  # fmt: skip
+
+
+def test_it_shows_restarts_and_last_exits_from_the_run_command(client_for, site_admin, settings, tmp_path):
+    import os
+
+    write_status(settings, tmp_path, os.getpid(), SUPERVISED)
+    checks = by_name(run_checks())
+    assert checks["worker"].supervised["restarts"] == 2
+    assert checks["database"].supervised is None  # not a program the run command starts
+    html = client_for(site_admin).get("/admin/health/").content.decode()
+    assert '<td data-restarts="2">2</td>' in html
+    assert "killed by SIGKILL · 2026-03-01 10:00:05" in html
+    assert "exit code 1 · 2026-03-01 10:00:07 · restarting at 10:00:09" in html
+    assert '<td data-restarts="0">0</td>' in html  # web
+
+
+def test_it_ignores_the_status_of_a_run_command_that_is_gone(client_for, site_admin, settings, tmp_path):
+    import psutil
+
+    gone = max(psutil.pids()) + 100_000
+    write_status(settings, tmp_path, gone, SUPERVISED)
+    assert all(check.supervised is None for check in run_checks())
+    html = client_for(site_admin).get("/admin/health/").content.decode()
+    assert "killed by SIGKILL" not in html

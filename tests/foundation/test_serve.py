@@ -43,6 +43,14 @@ def health_states(html: str) -> dict[str, str]:
     return dict(rows)
 
 
+def supervision(html: str) -> dict[str, tuple[str, str]]:
+    """{part: (restarts, last exit text)} from the health page's supervision columns."""
+    rows = re.findall(
+        r'<tr data-check="(\w+)">.*?<td data-restarts="(\d*)">.*?<td data-last-exit>(.*?)</td>', html, re.S
+    )
+    return {name: (restarts, last_exit) for name, restarts, last_exit in rows if restarts}
+
+
 @pytest.fixture
 def embedded_env(tmp_path):
     """The one-machine defaults: no DATABASE_URL / REDIS_URL, everything under a fresh var dir."""
@@ -102,17 +110,22 @@ def test_it_runs_web_worker_and_beat_and_ctrl_c_stops_them_all(embedded_env, tmp
             states = poll(all_up, timeout=60, what="web, database, broker, worker and beat up", interval=2)
             assert set(states) == {"web", "database", "broker", "worker", "beat"}
 
-            # Stopping the worker: the web server stays up and the health page says so.
+            # A worker that exits is started again by the run command; the health page counts it.
             worker = next(p for p in children if "celery" in " ".join(p.cmdline()) and " worker" in " ".join(p.cmdline()))
             os.killpg(worker.pid, signal.SIGTERM)
 
-            def worker_down():
-                states = health_states(http.get("/admin/health/").text)
-                return states if states.get("worker") == "Down" else None
+            def worker_back():
+                html = http.get("/admin/health/").text
+                states = health_states(html)
+                restarts = supervision(html).get("worker")
+                return (states, restarts) if states.get("worker") == "Up" and restarts and restarts[0] == "1" else None
 
-            states = poll(worker_down, timeout=60, what="the worker shown down", interval=2)
+            states, (restarts, last_exit) = poll(worker_back, timeout=90, what="the worker restarted and up", interval=2)
+            assert "exit code 0" in last_exit  # a warm shutdown (SIGTERM) exits 0: restarted all the same
             assert states["web"] == "Up" and states["database"] == "Up"
-            assert serve.poll() is None, "the console must stay up without its worker"
+            assert serve.poll() is None
+            children = psutil.Process(serve.pid).children(recursive=True)
+            assert worker.pid not in [p.pid for p in children]
     finally:
         if serve.poll() is None:
             serve.send_signal(signal.SIGINT)  # Ctrl-C
