@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 
 from console.accounts.views import home
+from console.mymodels import urls as mymodels_urls
+from console.versions import urls as versions_urls
 
 urlpatterns = [
     path("", home, name="home"),
@@ -9,8 +11,10 @@ urlpatterns = [
     path("admin/", include("console.core.urls")),
     path("admin/audit/", include("console.audit.urls")),
     path("", include("console.storage.urls")),
-    path("", include("console.authorizations.urls")),
-    path("", include("console.mymodels.urls")),
+    path("", include("console.authorization_pages.urls")),
+    # "mymodels:" = the My Models pages; those showing a model with its versions are the
+    # versions app's (it sits above mymodels), under the same names and paths.
+    path("", include((mymodels_urls.urlpatterns + versions_urls.model_urlpatterns, mymodels_urls.app_name))),
     path("", include("console.versions.urls")),
     path("", include("console.training.urls")),
     path("", include("console.nodepools.urls")),

@@ -4,8 +4,10 @@ services check every rule again (the REST API uses them without forms)."""
 from django import forms
 from django.utils.functional import lazy
 from django.utils.text import format_lazy
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from console.core.confirm import CONFIRM_WORD
 from console.mymodels import selectors, services
 from console.mymodels.models import STATUS_SEED_LABELS, BaseModelVersion, ModelStatus, WeightSetting
 from console.storage.forms import ObsFolderField
@@ -35,7 +37,9 @@ class WeightsFormMixin:
             field.disabled = True
             field.initial = False
             field.help_text = format_lazy(
-                "{} {}", _("Not supported for this base model (部分模型暂不支持权重校验):"), base_version.unsupported_note
+                "{} {}",
+                _("Not supported for this base model (部分模型暂不支持权重校验):"),
+                base_version.unsupported_note,
             )
 
     def chosen_base_version(self, data, initial) -> BaseModelVersion | None:
@@ -98,7 +102,9 @@ class ModelCreateForm(WeightsFormMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["base_version"].queryset = selectors.base_version_choices()
         self.setup_weights(
-            project=project, user=user, base_version=self.chosen_base_version(self.data if self.is_bound else None, self.initial)
+            project=project,
+            user=user,
+            base_version=self.chosen_base_version(self.data if self.is_bound else None, self.initial),
         )
 
     def clean_name(self):
@@ -117,8 +123,6 @@ class ModelCreateForm(WeightsFormMixin, forms.Form):
 
 
 def _status_choice_text(status) -> str:
-    from django.utils.translation import get_language
-
     if (get_language() or "").lower().startswith("zh"):
         return STATUS_SEED_LABELS[status]
     return f"{STATUS_SEED_LABELS[status]} · {status.label}"
@@ -151,7 +155,8 @@ class ModelFilterForm(forms.Form):
 
 
 class ConfirmDeleteForm(forms.Form):
+    # Only carries the typed word: the services check it (console.core.confirm), for the API too.
     confirm = forms.CharField(
         label=_("Type DELETE to confirm"), required=False, strip=False,
-        widget=forms.TextInput(attrs={"autocomplete": "off", "data-confirm-word": "DELETE"}),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "data-confirm-word": CONFIRM_WORD}),
     )  # fmt: skip

@@ -1,6 +1,6 @@
 """The base-model catalog (seed 表2) and My Models (seed 创建我的模型, 表1).
 
-A model's versions live in console.versions; a model's status is derived from
+A model's versions live in the versions app (above this one); a model's status is derived from
 them (see ``ModelStatus`` and ``selectors.model_list``), never stored, so it can
 not disagree with what its versions say.
 """
@@ -173,9 +173,7 @@ class MyModel(models.Model):
     # The last version number handed out. Only version_create raises it, under a
     # row lock; it never goes down, so numbers are never reused.
     version_counter = models.PositiveIntegerField(default=0)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

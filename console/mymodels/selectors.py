@@ -31,9 +31,9 @@ def catalog_facets() -> dict[str, list[tuple[str, str]]]:
     options: dict[str, dict[str, str]] = {"type": {}, "language": {}, "scenario": {}}
     for row in BaseModelSeries.objects.all():
         options["type"].setdefault(row.type_zh, pick(row.type_zh, row.type_en))
-        for zh, en in zip(row.languages_zh, row.languages_en):
+        for zh, en in zip(row.languages_zh, row.languages_en, strict=False):
             options["language"].setdefault(zh, pick(zh, en))
-        for zh, en in zip(row.scenarios_zh, row.scenarios_en):
+        for zh, en in zip(row.scenarios_zh, row.scenarios_en, strict=False):
             options["scenario"].setdefault(zh, pick(zh, en))
     return {key: list(values.items()) for key, values in options.items()}
 

@@ -1,9 +1,12 @@
-"""Writes for the catalog and My Models: the rules of seed 表1 and 删除我的模型 live here.
+"""Writes for the catalog and My Models: the rules of seed 表1 on a model's own fields.
 
-Locking: the MyModel row is the mutex for everything inside a model (adding a
-version, deleting a version or the model, starting a re-check, a training job
-registering a task record). Whoever holds ``select_for_update`` on it decides
-alone, so "at most 10 versions" and "one delete wins" hold under concurrency.
+What needs a model together with its versions (create a model with its V1, delete
+a model guarded by its task records) is in the versions app's services, which sit
+above this app; nothing here imports versions.
+
+Locking: the MyModel row is the mutex for everything inside a model. Whoever
+holds ``select_for_update`` on it (``model_locked``, ``model_insert_locked``)
+decides alone, so limits and "one delete wins" hold under concurrency.
 """
 
 from __future__ import annotations
@@ -13,10 +16,9 @@ import re
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils.translation import gettext as _
 
-from console.audit.services import audit_record
 from console.mymodels.models import (
     CATALOG_DATA_DIR,
     TEMPLATES_DIR,
@@ -26,8 +28,8 @@ from console.mymodels.models import (
     Quantization,
     WeightSetting,
 )
+from console.weightcheck import TemplateError, load_template
 
-CONFIRM_WORD = "DELETE"
 NAME_MAX = 64
 DESCRIPTION_MAX = 100
 
@@ -54,8 +56,6 @@ def _facets(series: dict) -> str:
 
 def _template_meta(template: str) -> dict:
     """template.json of a catalog version; CatalogError if it is missing or disagrees."""
-    from console.weightcheck import TemplateError, load_template
-
     folder = TEMPLATES_DIR / template
     try:
         return load_template(folder)
@@ -96,7 +96,9 @@ def catalog_load(*, path: Path | None = None) -> dict[str, int]:
             template = version.get("template") or ""
             quantization = version["quantization"]
             if quantization not in Quantization.values:
-                raise CatalogError(f"{version['slug']}: quantization {quantization!r} is not one of {Quantization.values}")
+                raise CatalogError(
+                    f"{version['slug']}: quantization {quantization!r} is not one of {Quantization.values}"
+                )
             notes = {"conversion_note_en": "", "conversion_note_zh": ""}
             if template:
                 meta = _template_meta(template)
@@ -145,9 +147,7 @@ def model_name_errors(name: str) -> list[str]:
         return [_("Enter a model name (1–64 characters).")]
     errors = []
     if len(name) > NAME_MAX:
-        errors.append(
-            _("The model name has %(n)d characters; at most 64 are allowed (1–64).") % {"n": len(name)}
-        )
+        errors.append(_("The model name has %(n)d characters; at most 64 are allowed (1–64).") % {"n": len(name)})
     if not _NAME_FIRST.fullmatch(name[0]):
         errors.append(
             _("The model name must start with a Chinese character or a letter, not “%(char)s”.") % {"char": name[0]}
@@ -166,136 +166,51 @@ def model_name_errors(name: str) -> list[str]:
 
 def description_errors(description: str) -> list[str]:
     if len(description) > DESCRIPTION_MAX:
-        return [
-            _("The description has %(n)d characters; at most 100 are allowed.") % {"n": len(description)}
-        ]
+        return [_("The description has %(n)d characters; at most 100 are allowed.") % {"n": len(description)}]
     return []
 
 
-def confirm_errors(confirm: str) -> list[str]:
-    """The typed confirmation of the seed: exactly DELETE, case-sensitive."""
-    if confirm != CONFIRM_WORD:
-        return [_("Type DELETE (capital letters) to confirm. Nothing was deleted.")]
-    return []
+def model_input_errors(*, name: str, description: str, weight_setting: str) -> dict[str, list[str]]:
+    """The rules of 表1 on the model's own fields, by field (empty lists where nothing is wrong)."""
+    return {
+        "name": model_name_errors(name),
+        "description": description_errors(description),
+        "weight_setting": []
+        if weight_setting == WeightSetting.CUSTOM
+        else [_("Only “Custom weights” (自定义权重) is available.")],
+    }
 
 
-def _raise_if(errors: dict[str, list[str]]) -> None:
+def raise_if_errors(errors: dict[str, list[str]]) -> None:
+    """One ValidationError naming every field that broke a rule; nothing when all lists are empty."""
     errors = {field: messages for field, messages in errors.items() if messages}
     if errors:
         raise ValidationError(errors)
 
 
-def model_create(
-    *,
-    actor,
-    project,
-    name: str,
-    description: str = "",
-    base_version: BaseModelVersion,
-    weights_path: str,
-    validate_weights: bool = True,
-    weight_setting: str = WeightSetting.CUSTOM,
+def name_taken_error(name: str) -> ValidationError:
+    return ValidationError({"name": _("A model named “%(name)s” already exists in this project.") % {"name": name}})
+
+
+def model_insert_locked(
+    *, actor, project, name: str, description: str, base_version: BaseModelVersion, weight_setting: str
 ) -> MyModel:
-    """Create a model and its V1 (seed: 创建模型). V1 is validated when validation is on."""
-    from console.versions import services as version_services
+    """Insert a model whose fields the caller checked, inside the caller's transaction, and
+    return its row locked (like every other writer inside a model holds it).
 
-    name = (name or "").strip()
-    description = description or ""
-    _raise_if(
-        {
-            "name": model_name_errors(name),
-            "description": description_errors(description),
-            "weight_setting": []
-            if weight_setting == WeightSetting.CUSTOM
-            else [_("Only “Custom weights” (自定义权重) is available.")],
-            **version_services.version_input_errors(base_version=base_version, validate_weights=validate_weights),
-        }
-    )
-    if MyModel.objects.filter(project=project, name=name).exists():
-        raise ValidationError({"name": _("A model named “%(name)s” already exists in this project.") % {"name": name}})
-    # Storage is reached before the transaction: a slow bucket must not hold a lock.
-    folder = version_services.weights_folder_check(actor=actor, project=project, path=weights_path)
-    try:
-        with transaction.atomic():
-            model = MyModel.objects.create(
-                project=project,
-                name=name,
-                description=description,
-                base_version=base_version,
-                weight_setting=weight_setting,
-                created_by=actor,
-            )
-            # Lock the fresh row like every other writer inside a model does.
-            model = MyModel.objects.select_for_update().get(pk=model.pk)
-            version_services.version_add_locked(
-                actor=actor,
-                model=model,
-                description=description,
-                base_version=base_version,
-                weights_path=folder,
-                validate_weights=validate_weights,
-            )
-            audit_record(
-                actor=actor,
-                action="model.create",
-                obj=model,
-                project=project,
-                after={"name": name, "base_model": base_version.name, "weights_path": folder,
-                       "weight_validation": validate_weights},
-            )
-    except IntegrityError:
-        # Someone took the name between our check and our insert.
-        raise ValidationError(
-            {"name": _("A model named “%(name)s” already exists in this project.") % {"name": name}}
-        ) from None
-    return model
-
-
-class DeleteBlocked(ValidationError):
-    """Refused because task records still use the model or version; ``records`` lists them."""
-
-    def __init__(self, message: str, records: list):
-        super().__init__({"confirm": [message]})
-        self.records = records
-
-
-def model_delete(*, actor, model: MyModel, confirm: str) -> None:
-    """Delete a model with all its versions and finished weight-check records (seed 删除我的模型).
-
-    Refused, changing nothing, unless ``confirm`` is exactly DELETE, and while any
-    version has a training or inference task record or a weight check that has not
-    finished. Weight files in storage are the user's and are left alone.
+    Raises ``IntegrityError`` if another request took the name since the caller checked it.
     """
-    from console.versions.models import ModelVersion
-    from console.versions.selectors import blocking_records
+    model = MyModel.objects.create(
+        project=project,
+        name=name,
+        description=description,
+        base_version=base_version,
+        weight_setting=weight_setting,
+        created_by=actor,
+    )
+    return MyModel.objects.select_for_update().get(pk=model.pk)
 
-    _raise_if({"confirm": confirm_errors(confirm)})
-    with transaction.atomic():
-        locked = MyModel.objects.select_for_update().filter(pk=model.pk, project_id=model.project_id).first()
-        if locked is None:
-            raise ValidationError({"confirm": [_("This model was already deleted.")]})
-        blockers = blocking_records(model=locked)
-        if blockers:
-            raise DeleteBlocked(
-                _(
-                    "The model cannot be deleted: %(n)d task record(s) still use its versions. "
-                    "Delete the training and inference tasks (and wait for running weight checks) first."
-                )
-                % {"n": len(blockers)},
-                blockers,
-            )
-        versions = list(
-            ModelVersion.objects.filter(model=locked).values_list("number", "status", "weights_path")
-        )
-        audit_record(
-            actor=actor,
-            action="model.delete",
-            obj=locked,
-            project=locked.project,
-            before={
-                "name": locked.name,
-                "base_model": locked.base_version.name,
-                "versions": [{"number": f"V{n}", "status": s, "weights_path": p} for n, s, p in versions],
-            },
-        )
-        locked.delete()
+
+def model_locked(model: MyModel) -> MyModel | None:
+    """The model's row, locked for the rest of the caller's transaction; None once it was deleted."""
+    return MyModel.objects.select_for_update().filter(pk=model.pk, project_id=model.project_id).first()

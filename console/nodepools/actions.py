@@ -12,8 +12,9 @@ Taking a node out of its pool, for real:
      nothing changes and the message says why;
   2. the node is marked Deleting with removed_at/by/reason: it takes no new
      task, and its worker is refused if it registers again (no rejoining);
-  3. jobs running on it are stopped through the training stop service with the
-     reason "node released by an administrator";
+  3. workloads running on it (training jobs today) are stopped through the hooks
+     their kinds registered (console.nodepools.workloads), with the reason
+     "node released by an administrator";
   4. after commit, its worker is told (Celery remote control) to stop consuming
      the pool's queue and the node's own queue; the platform queue keeps running
      there. A platform task then confirms it and marks the node Deleted once its
@@ -33,12 +34,19 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from console.audit.services import audit_record
+from console.celery import app
+from console.core.confirm import require_typed_delete
 from console.nodepools import rules
 from console.nodepools.billing import BillingView, billing_effect, node_billing
 from console.nodepools.models import MEMBER_STATES, BillingMode, Node, NodeState, Pool, node_queue_name
 from console.nodepools.rules import Action, Scope
-from console.training.models import TrainingJob, TrainingTask
-from console.training.phases import ACTIVE_PHASES, OCCUPYING_STATUSES
+from console.nodepools.workloads import Occupant, Stopped
+from console.nodepools.workloads.registry import (
+    busy_node_ids,
+    occupants_by_node,
+    stop_workloads_on_node,
+    waiting_in_pool,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +69,7 @@ _PAST = {
 class PreviewItem:
     node: Node
     billing: BillingView
-    jobs: list[TrainingJob]
+    jobs: list[Occupant]  # one per job (or other owner) holding the node
     effect: str
     refusal: str | None
 
@@ -86,12 +94,12 @@ class ActionPreview:
         return rules.needs_typed_confirmation(self.action)
 
     @property
-    def jobs(self) -> list[TrainingJob]:
+    def jobs(self) -> list[Occupant]:
         seen, jobs = set(), []
         for item in self.items:
             for job in item.jobs:
-                if job.pk not in seen:
-                    seen.add(job.pk)
+                if job.url not in seen:
+                    seen.add(job.url)
                     jobs.append(job)
         return jobs
 
@@ -149,17 +157,12 @@ def _unknown_message(pool: Pool, unknown: list[int]) -> str:
     }
 
 
-def _jobs_on(nodes: list[Node]) -> dict[int, list[TrainingJob]]:
-    """Active jobs with a task holding each node."""
-    by_node: dict[int, list[TrainingJob]] = {n.pk: [] for n in nodes}
-    tasks = (
-        TrainingTask.objects.filter(node__in=nodes, status__in=OCCUPYING_STATUSES, job__phase__in=ACTIVE_PHASES)
-        .select_related("job", "job__project")
-        .order_by("job__created_at")
-    )
-    for task in tasks:
-        if all(job.pk != task.job_id for job in by_node[task.node_id]):
-            by_node[task.node_id].append(task.job)
+def _jobs_on(nodes: list[Node]) -> dict[int, list[Occupant]]:
+    """What holds each node: one entry per job (or other owner), whatever number of its workloads."""
+    by_node: dict[int, list[Occupant]] = {}
+    for node_id, occupants in occupants_by_node([n.pk for n in nodes]).items():
+        seen: set[str] = set()
+        by_node[node_id] = [o for o in occupants if not (o.url in seen or seen.add(o.url))]
     return by_node
 
 
@@ -222,10 +225,8 @@ def nodes_leave_pool(
     _check_shape(action=action, scope=scope, node_ids=ids)
     if scope == Scope.BATCH and action == Action.RELEASE:
         raise ValidationError(rules.batch_release_message(), code="batch_release")
-    if rules.needs_typed_confirmation(action) and confirmation.strip() != rules.CONFIRM_WORD:
-        raise ValidationError(
-            {"confirmation": _("Type DELETE (in capitals) to confirm the deletion.")}, code="confirmation"
-        )
+    if rules.needs_typed_confirmation(action):
+        require_typed_delete(confirmation, field="confirmation")
 
     now = timezone.now()
     # Same lock order as the scheduler (pool, then nodes): it never assigns a node we are removing.
@@ -273,7 +274,7 @@ def nodes_leave_pool(
             after={
                 "state": NodeState.DELETING,
                 "scope": scope.value,
-                "jobs_stopped": [f"{job.name} ({job.uuid})" for job in stopped],
+                "jobs_stopped": [str(s) for s in stopped],
                 "billing": billing_effect(billing, action, now=now),
             },
         )
@@ -281,11 +282,9 @@ def nodes_leave_pool(
     return nodes
 
 
-def _stop_jobs(node: Node, *, actor) -> list[TrainingJob]:
-    """Stop every job running on the node through the training service, with the reason the job will show."""
-    from console.training.services import training_jobs_stop_on_node
-
-    return training_jobs_stop_on_node(actor=actor, node=node, reason=NODE_RELEASED_REASON)
+def _stop_jobs(node: Node, *, actor) -> list[Stopped]:
+    """Stop every workload running on the node through its kind, with the reason it will show."""
+    return stop_workloads_on_node(node=node, actor=actor, reason=NODE_RELEASED_REASON)
 
 
 def _after_commit_leave(node: Node) -> None:
@@ -312,8 +311,6 @@ def _after_commit_leave(node: Node) -> None:
 
 def cancel_pool_consumers(*, worker_name: str, queues: list[str], reply: bool, timeout: float = 2.0) -> list:
     """Celery remote control: `worker_name` stops consuming `queues` (its other queues keep running)."""
-    from console.celery import app
-
     if not worker_name:
         return []
     replies = []
@@ -336,7 +333,7 @@ def node_removal_finish(*, node_id: int) -> bool:
         worker_name=node.worker_name, queues=[node.pool.queue_name, node.queue_name], reply=True
     )
     logger.info("node %s: worker %s answered the cancel: %s", node.name, node.worker_name, replies or "no reply")
-    if TrainingTask.objects.filter(node=node, status__in=OCCUPYING_STATUSES).exists():
+    if busy_node_ids([node.pk]):
         return False
     Node.objects.filter(pk=node.pk, state=NodeState.DELETING).update(state=NodeState.DELETED)
     return True
@@ -490,8 +487,7 @@ def pool_delete(*, actor, pool: Pool, confirmation: str) -> None:
     the pool being gone, are refused if they register again. Node rows go with the
     pool (a task keeps its node's name); the audit entry keeps what the pool was.
     """
-    if confirmation.strip() != rules.CONFIRM_WORD:
-        raise ValidationError({"confirmation": _("Type DELETE (in capitals) to confirm the deletion.")})
+    require_typed_delete(confirmation, field="confirmation")
     # Lock every pool: "not the last one" must hold against a concurrent delete of another pool.
     pools = list(Pool.objects.select_for_update().order_by("pk"))
     pool = next((p for p in pools if p.pk == pool.pk), None)
@@ -504,23 +500,19 @@ def pool_delete(*, actor, pool: Pool, confirmation: str) -> None:
             code="last_pool",
         )
     nodes = list(Node.objects.select_for_update(of=("self",)).filter(pool=pool).order_by("pk"))
-    busy = (
-        TrainingTask.objects.filter(node__in=nodes, status__in=OCCUPYING_STATUSES)
-        .select_related("job")
-        .order_by("node__name")
+    nodes_by_id = {n.pk: n for n in nodes}
+    busy_nodes = sorted(
+        f"{nodes_by_id[node_id].name} ({o.owner_label})"
+        for node_id, occupants in occupants_by_node(list(nodes_by_id)).items()
+        for o in occupants
     )
-    busy_nodes = sorted({f"{t.node_name or t.node_id} ({t.job.name})" for t in busy})
     if busy_nodes:
         raise ValidationError(
             _("Pool “%(pool)s” has nodes with running jobs: %(nodes)s. Stop the jobs or remove those nodes first.")
-            % {"pool": pool.name, "nodes": ", ".join(busy_nodes)},
+            % {"pool": pool.name, "nodes": ", ".join(sorted(set(busy_nodes)))},
             code="busy",
         )
-    waiting = list(
-        TrainingJob.objects.filter(pool=pool, phase__in=ACTIVE_PHASES, deleted_at__isnull=True).values_list(
-            "name", flat=True
-        )[:10]
-    )
+    waiting = waiting_in_pool(pool)
     if waiting:
         raise ValidationError(
             _("Pool “%(pool)s” still has jobs waiting to run in it: %(jobs)s. Stop them first.")

@@ -37,11 +37,10 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from console.core.confirm import CONFIRM_WORD as CONFIRM_WORD  # the forms read the word from here
+
 PAY_PER_USE = "pay_per_use"  # BillingMode.PAY_PER_USE
 YEARLY_MONTHLY = "yearly_monthly"  # BillingMode.YEARLY_MONTHLY
-
-# The word the seed asks to type before a Delete.
-CONFIRM_WORD = "DELETE"
 
 
 class Action(StrEnum):

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import JsonResponse, StreamingHttpResponse, UnreadablePostError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from console.accounts.models import ROLE_RANK, Role
 from console.accounts.permissions import project_view
+from console.core.confirm import require_typed_delete
 from console.core.forms import apply_validation_error
 from console.core.htmx import is_partial, paginate, redirect_after_post, render_page
 from console.storage import gate, selectors, services
@@ -149,10 +150,8 @@ def object_delete(request):
         obs_path = gate.parse_path(path)
         back_to = obs_path.parent.uri
         is_folder = obs_path.is_folder
-        if is_folder and request.POST.get("confirm", "") != "DELETE":
-            raise ValidationError(
-                _("Type DELETE (in capitals) to delete the folder %(path)s and everything in it.") % {"path": obs_path.uri}
-            )
+        if is_folder:
+            require_typed_delete(request.POST.get("confirm", ""))
         count = services.object_delete(actor=request.user, project=request.project, path=obs_path)
     except gate.StorageRefused as refusal:
         messages.error(request, refusal.message)
@@ -200,8 +199,18 @@ def upload(request):
     except ValidationError as error:
         return _json_error(" ".join(error.messages), 400)
     except OSError:
-        # The browser went away mid-upload (UnreadablePostError): nothing was stored.
         return _json_error(_("The upload was interrupted; nothing was stored. Try again."), 400)
+    except UnreadablePostError:
+        # The browser went away mid-upload: nothing was stored.
+        return _json_error(_("The upload was interrupted; nothing was stored. Try again."), 400)
+    except OSError as error:
+        # The storage refused the write (disk full, permissions, a name the filesystem cannot
+        # hold): say so, not "interrupted", which would only invite a useless retry.
+        return _json_error(
+            _("The storage refused the upload: %(reason)s. Nothing was stored.")
+            % {"reason": error.strerror or str(error)[:200]},
+            400,
+        )
     return JsonResponse({"path": target.uri, "size": written})
 
 

@@ -30,9 +30,7 @@ class ModelVersion(models.Model):
     status = models.CharField(max_length=16, choices=ModelStatus.choices, default=ModelStatus.CREATING, db_index=True)
     # Why the version failed, in the seed's words when a check decided it.
     status_reason = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -58,9 +56,7 @@ class ModelVersion(models.Model):
         """The newest weight-check record (prefetched by the selectors when listed)."""
         records = getattr(self, "validation_records", None)
         if records is None:
-            records = list(
-                self.task_records.filter(kind=TaskKind.WEIGHT_VALIDATION).order_by("-created_at", "-id")[:1]
-            )
+            records = list(self.task_records.filter(kind=TaskKind.WEIGHT_VALIDATION).order_by("-created_at", "-id")[:1])
         return records[0] if records else None
 
     @property
@@ -116,9 +112,7 @@ class TaskRecord(LeasedWork):
     name = models.CharField(max_length=128, blank=True)
     # Training / inference records link to their job's page.
     link_url = models.CharField(max_length=500, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     # console.weightcheck.CheckReport.to_dict() of the last attempt.
     report = models.JSONField(default=dict, blank=True)

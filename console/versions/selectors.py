@@ -7,6 +7,7 @@ from django.db.models import Prefetch, Q
 from django.shortcuts import get_object_or_404
 
 from console.core.models import WorkState
+from console.mymodels.models import ModelStatus
 from console.versions.models import ModelVersion, TaskKind, TaskRecord
 
 
@@ -53,8 +54,6 @@ def blocking_records(*, model, version=None) -> list[TaskRecord]:
 
 def versions_usable(*, project):
     """Versions other apps may build on (training, inference): created successfully, in this project."""
-    from console.mymodels.models import ModelStatus
-
     return (
         ModelVersion.objects.filter(model__project=project, status=ModelStatus.CREATED)
         .select_related("model", "base_version")

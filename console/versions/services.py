@@ -1,6 +1,10 @@
-"""Writes for versions (seed 表3) and task records (任务记录), and the weight-check run.
+"""Writes for versions (seed 表3) and task records (任务记录), the weight-check run, and
+what needs a model together with its versions: create a model with its V1, delete a
+model guarded by its versions' task records (seed 创建我的模型, 删除我的模型).
 
-Every write inside a model first locks its MyModel row (see console.mymodels.services).
+Every write inside a model first locks its MyModel row (see console.mymodels.services):
+whoever holds it decides alone, so "at most 10 versions" and "one delete wins" hold
+under concurrency.
 
 For other apps (training, inference):
 
@@ -19,15 +23,30 @@ import os
 import time
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from console.audit.services import audit_record
+from console.core.confirm import require_typed_delete
 from console.core.models import WorkState
 from console.core.work import heartbeating, work_claim, work_enqueue, work_finish
-from console.mymodels.models import BaseModelVersion, ModelStatus, MyModel
+from console.mymodels.models import BaseModelVersion, ModelStatus, MyModel, WeightSetting
+from console.mymodels.services import (
+    description_errors,
+    model_input_errors,
+    model_insert_locked,
+    model_locked,
+    name_taken_error,
+    raise_if_errors,
+)
+from console.storage.gate import StorageRefused, folder_check, folder_reader_for_task
 from console.versions.models import MAX_VERSIONS_PER_MODEL, ModelVersion, TaskKind, TaskRecord
+from console.versions.selectors import blocking_records
+
+# console.weightcheck imports torch/transformers only inside the functions that load
+# weights, so importing it here keeps them out of the web process (see its docstring).
+from console.weightcheck import CheckReport, check_folder
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +75,6 @@ def weights_folder_check(*, actor, project, path: str) -> str:
     """The weights path as a folder URI (obs://bucket/folder/), checked through the storage
     gate for ``actor``: syntax, never leaving the bucket, membership, authorization, and
     that it is an existing folder (seed: 必须选择到模型文件夹)."""
-    from console.storage.gate import StorageRefused, folder_check
-
     if not (path or "").strip():
         raise ValidationError({"weights_path": [_("Select the folder that holds the model weights.")]})
     try:
@@ -68,10 +85,114 @@ def weights_folder_check(*, actor, project, path: str) -> str:
 
 
 def _model_locked(model: MyModel) -> MyModel:
-    locked = MyModel.objects.select_for_update().filter(pk=model.pk).first()
+    locked = model_locked(model)
     if locked is None:
         raise ValidationError(_("This model was deleted."))
     return locked
+
+
+# --- models with their versions --------------------------------------------------------
+
+
+def model_create(
+    *,
+    actor,
+    project,
+    name: str,
+    description: str = "",
+    base_version: BaseModelVersion,
+    weights_path: str,
+    validate_weights: bool = True,
+    weight_setting: str = WeightSetting.CUSTOM,
+) -> MyModel:
+    """Create a model and its V1 (seed: 创建模型). V1 is validated when validation is on."""
+    name = (name or "").strip()
+    description = description or ""
+    raise_if_errors(
+        {
+            **model_input_errors(name=name, description=description, weight_setting=weight_setting),
+            **version_input_errors(base_version=base_version, validate_weights=validate_weights),
+        }
+    )
+    if MyModel.objects.filter(project=project, name=name).exists():
+        raise name_taken_error(name)
+    # Storage is reached before the transaction: a slow bucket must not hold a lock.
+    folder = weights_folder_check(actor=actor, project=project, path=weights_path)
+    try:
+        with transaction.atomic():
+            model = model_insert_locked(
+                actor=actor,
+                project=project,
+                name=name,
+                description=description,
+                base_version=base_version,
+                weight_setting=weight_setting,
+            )
+            version_add_locked(
+                actor=actor,
+                model=model,
+                description=description,
+                base_version=base_version,
+                weights_path=folder,
+                validate_weights=validate_weights,
+            )
+            audit_record(
+                actor=actor,
+                action="model.create",
+                obj=model,
+                project=project,
+                after={"name": name, "base_model": base_version.name, "weights_path": folder,
+                       "weight_validation": validate_weights},
+            )  # fmt: skip
+    except IntegrityError:
+        # Someone took the name between our check and our insert.
+        raise name_taken_error(name) from None
+    return model
+
+
+class DeleteBlocked(ValidationError):
+    """Refused because task records still use the model or version; ``records`` lists them."""
+
+    def __init__(self, message: str, records: list):
+        super().__init__({"confirm": [message]})
+        self.records = records
+
+
+def model_delete(*, actor, model: MyModel, confirm: str) -> None:
+    """Delete a model with all its versions and finished weight-check records (seed 删除我的模型).
+
+    Refused, changing nothing, unless ``confirm`` is exactly DELETE, and while any
+    version has a training or inference task record or a weight check that has not
+    finished. Weight files in storage are the user's and are left alone.
+    """
+    require_typed_delete(confirm, field="confirm")
+    with transaction.atomic():
+        locked = model_locked(model)
+        if locked is None:
+            raise ValidationError({"confirm": [_("This model was already deleted.")]})
+        blockers = blocking_records(model=locked)
+        if blockers:
+            raise DeleteBlocked(
+                _(
+                    "The model cannot be deleted: %(n)d task record(s) still use its versions. "
+                    "Delete the training and inference tasks (and wait for running weight checks) first."
+                )
+                % {"n": len(blockers)},
+                blockers,
+            )
+        versions = list(ModelVersion.objects.filter(model=locked).values_list("number", "status", "weights_path"))
+        audit_record(
+            actor=actor,
+            action="model.delete",
+            obj=locked,
+            project=locked.project,
+            before={
+                "name": locked.name,
+                "base_model": locked.base_version.name,
+                "versions": [{"number": f"V{n}", "status": s, "weights_path": p} for n, s, p in versions],
+            },
+        )
+        locked.delete()
 
 
 # --- versions ----------------------------------------------------------------------------
@@ -136,10 +257,8 @@ def version_create(
     validate_weights: bool = True,
 ) -> ModelVersion:
     """新增版本: number assigned by the system, at most 10 per model (enforced under the model row lock)."""
-    from console.mymodels.services import _raise_if, description_errors
-
     description = description or ""
-    _raise_if(
+    raise_if_errors(
         {
             "description": description_errors(description),
             **version_input_errors(base_version=base_version, validate_weights=validate_weights),
@@ -173,10 +292,7 @@ def version_create(
 def version_delete(*, actor, version: ModelVersion, confirm: str) -> None:
     """Delete one version to free a slot. Same guard and typed DELETE as the model; the last
     version goes only with its model; its number is never handed out again."""
-    from console.mymodels.services import DeleteBlocked, _raise_if, confirm_errors
-    from console.versions.selectors import blocking_records
-
-    _raise_if({"confirm": confirm_errors(confirm)})
+    require_typed_delete(confirm, field="confirm")
     with transaction.atomic():
         model = _model_locked(version.model)
         current = ModelVersion.objects.filter(pk=version.pk, model=model).first()
@@ -261,13 +377,17 @@ def task_record_create_external(
         )
 
 
-def task_record_create_for_training(*, version: ModelVersion, job_name: str, job_url: str = "", actor=None) -> TaskRecord:
+def task_record_create_for_training(
+    *, version: ModelVersion, job_name: str, job_url: str = "", actor=None
+) -> TaskRecord:
     return task_record_create_external(
         version=version, kind=TaskKind.TRAINING, job_name=job_name, job_url=job_url, actor=actor
     )
 
 
-def task_record_create_for_inference(*, version: ModelVersion, job_name: str, job_url: str = "", actor=None) -> TaskRecord:
+def task_record_create_for_inference(
+    *, version: ModelVersion, job_name: str, job_url: str = "", actor=None
+) -> TaskRecord:
     return task_record_create_external(
         version=version, kind=TaskKind.INFERENCE, job_name=job_name, job_url=job_url, actor=actor
     )
@@ -330,8 +450,6 @@ class _RecordLog(logging.Handler):
 
 
 def _unknown_report(details: list[str], reference: str) -> dict:
-    from console.weightcheck import CheckReport
-
     report = CheckReport()
     report.fail("unknown", details)
     report.log_reference = reference
@@ -350,9 +468,9 @@ def weight_validation_run(*, record_id: int) -> str:
     token = work_claim(TaskRecord, record_id)
     if token is None:
         return "not_claimed"
-    record = TaskRecord.objects.select_related(
-        "version__model__project", "version__base_version", "created_by"
-    ).get(pk=record_id)
+    record = TaskRecord.objects.select_related("version__model__project", "version__base_version", "created_by").get(
+        pk=record_id
+    )
     version = record.version
     reference = f"weightcheck record={record.pk} attempt={record.attempts}"
     capture = _RecordLog(reference)
@@ -394,9 +512,6 @@ def weight_validation_run(*, record_id: int) -> str:
 
 
 def _check(*, record: TaskRecord, version: ModelVersion, reference: str) -> dict:
-    from console.storage.gate import StorageRefused, folder_reader_for_task
-    from console.weightcheck import check_folder
-
     try:
         reader = folder_reader_for_task(
             owner=record.created_by, project=version.model.project, path=version.weights_path
@@ -420,9 +535,7 @@ def weight_validation_gave_up(*, record_id: int) -> None:
     reference = f"weightcheck record={record.pk} attempt={record.attempts}"
     report = _unknown_report([record.failure_reason], reference)
     with transaction.atomic():
-        TaskRecord.objects.filter(pk=record.pk, state=WorkState.FAILED).update(
-            report=report, log_reference=reference
-        )
+        TaskRecord.objects.filter(pk=record.pk, state=WorkState.FAILED).update(report=report, log_reference=reference)
         ModelVersion.objects.filter(pk=record.version_id, status=ModelStatus.CREATING).update(
             status=ModelStatus.FAILED, status_reason=report["message"], updated_at=timezone.now()
         )

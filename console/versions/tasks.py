@@ -4,8 +4,10 @@ import logging
 
 from celery import shared_task
 from celery.signals import worker_process_init
+from django.conf import settings
 
 from console.versions import services
+from console.weightcheck import warm_up
 
 
 @shared_task(name="console.versions.tasks.validate_weights", acks_late=True, reject_on_worker_lost=True)
@@ -17,11 +19,7 @@ def validate_weights(record_id: int) -> str:
 @worker_process_init.connect
 def _warm_up_weight_checks(**kwargs):
     # Each worker child pays the torch/transformers import once at start, not on the
-    # first user's check. Only the worker imports torch; the web process never does.
-    from django.conf import settings
-
-    from console.weightcheck import warm_up
-
+    # first user's check. Only the worker imports torch (inside warm_up); the web process never does.
     if not settings.WEIGHTCHECK_WARM_UP:
         return
     try:

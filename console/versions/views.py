@@ -1,4 +1,9 @@
-"""Pages of versions and task records. Live parts poll while non-terminal and get 286 when done."""
+"""Pages of a model with its versions (create with V1, detail, delete), of versions and of
+task records. Live parts poll while non-terminal and get 286 when done.
+
+The model pages keep their "mymodels:" URL names (console/urls.py registers
+``model_urlpatterns`` there); the others are "versions:".
+"""
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -10,9 +15,9 @@ from console.accounts.models import Role
 from console.accounts.permissions import can, project_view
 from console.core.forms import apply_validation_error
 from console.core.htmx import is_partial, redirect_after_post, render_page
-from console.mymodels.forms import ConfirmDeleteForm
+from console.mymodels.forms import ConfirmDeleteForm, ModelCreateForm
 from console.mymodels.models import STATUS_BADGE, STATUS_SEED_LABELS
-from console.mymodels.selectors import model_get
+from console.mymodels.selectors import catalog_series, model_get
 from console.versions import selectors, services
 from console.versions.forms import VersionCreateForm
 from console.versions.models import MAX_VERSIONS_PER_MODEL, RECORD_BADGE, RECORD_SEED_LABELS
@@ -28,6 +33,82 @@ def _labels():
         "record_labels": RECORD_SEED_LABELS,
         "record_badges": RECORD_BADGE,
     }
+
+
+# --- a model with its versions ------------------------------------------------------------
+
+
+@project_view(Role.MEMBER)
+def model_create(request):
+    if request.method == "POST":
+        form = ModelCreateForm(request.POST, project=request.project, user=request.user)
+        if form.is_valid():
+            try:
+                model = services.model_create(actor=request.user, project=request.project, **form.cleaned_data)
+            except ValidationError as error:
+                apply_validation_error(form, error)
+            else:
+                messages.success(request, _("Model “%(name)s” created with version V1.") % {"name": model.name})
+                return redirect_after_post(
+                    request, "mymodels:model_detail", project_id=request.project.project_id, model_id=model.pk
+                )
+    else:
+        initial = {}
+        if request.GET.get("base_version"):
+            initial["base_version"] = request.GET["base_version"]
+        form = ModelCreateForm(initial=initial, project=request.project, user=request.user)
+    return render_page(
+        request,
+        "mymodels/model_form.html",
+        {"form": form, "series_rows": catalog_series(), "chosen": form.base_version_choice},
+        fragment="model-form",
+    )
+
+
+def _model_context(request, model, *, delete_form=None, blockers=None):
+    return {
+        "model": model,
+        "versions": list(selectors.version_list(model=model)),
+        "max_versions": MAX_VERSIONS_PER_MODEL,
+        "can_edit": can(request, Role.MEMBER),
+        "delete_form": delete_form or ConfirmDeleteForm(),
+        "blockers": blockers or [],
+        "status_labels": STATUS_SEED_LABELS,
+        "status_badges": STATUS_BADGE,
+    }
+
+
+@require_GET
+@project_view(Role.VIEWER)
+def model_detail(request, model_id: int):
+    model = model_get(project=request.project, model_id=model_id)
+    return render_page(
+        request, "versions/model_detail.html", _model_context(request, model), fragment="versions-section"
+    )
+
+
+@require_POST
+@project_view(Role.MEMBER)
+def model_delete(request, model_id: int):
+    model = model_get(project=request.project, model_id=model_id)
+    form = ConfirmDeleteForm(request.POST)
+    form.is_valid()
+    try:
+        services.model_delete(actor=request.user, model=model, confirm=form.cleaned_data.get("confirm", ""))
+    except ValidationError as error:
+        apply_validation_error(form, error)
+        context = _model_context(request, model, delete_form=form, blockers=getattr(error, "records", []))
+        context["body_only"] = is_partial(request)
+        # The dialog again, open, with the reason and the blocking records (nothing changed).
+        return render_page(request, "versions/model_detail.html", context, fragment="model-delete-dialog")
+    messages.success(
+        request,
+        _("Model “%(name)s” deleted. Its weight files in storage were not touched.") % {"name": model.name},
+    )
+    return redirect_after_post(request, "mymodels:model_list", project_id=request.project.project_id)
+
+
+# --- versions and task records ------------------------------------------------------------
 
 
 @project_view(Role.MEMBER)
@@ -114,9 +195,7 @@ def version_delete(request, model_id: int, number: int):
         services.version_delete(actor=request.user, version=version, confirm=form.cleaned_data.get("confirm", ""))
     except ValidationError as error:
         apply_validation_error(form, error)
-        context = _version_context(
-            request, model, version, delete_form=form, blockers=getattr(error, "records", [])
-        )
+        context = _version_context(request, model, version, delete_form=form, blockers=getattr(error, "records", []))
         context["body_only"] = is_partial(request)
         return render_page(request, "versions/version_detail.html", context, fragment="version-delete-dialog")
     messages.success(

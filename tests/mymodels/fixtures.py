@@ -100,7 +100,7 @@ def weights_folder(bucket):
 @pytest.fixture
 def make_model(project, member, weights_folder, qwen25_7b):
     """make_model(name=..., validate_weights=False, actor=member, ...) through the real service."""
-    from console.mymodels.services import model_create
+    from console.versions.services import model_create
 
     default_project = project
 
@@ -123,8 +123,11 @@ def add_versions(model, n, *, actor, path, base_version=None, validate_weights=F
 
     return [
         version_create(
-            actor=actor, model=model, base_version=base_version or model.base_version,
-            weights_path=path, validate_weights=validate_weights,
+            actor=actor,
+            model=model,
+            base_version=base_version or model.base_version,
+            weights_path=path,
+            validate_weights=validate_weights,
         )  # fmt: skip
         for _ in range(n)
     ]

@@ -7,9 +7,15 @@ from console.audit.models import AuditEntry
 from console.core.models import WorkState
 from console.mymodels.models import ModelStatus, MyModel
 from console.mymodels.selectors import model_list
-from console.mymodels.services import DeleteBlocked, model_create, model_delete, model_name_errors
+from console.mymodels.services import model_name_errors
 from console.versions.models import ModelVersion, TaskKind, TaskRecord
-from console.versions.services import task_record_create_for_training, task_record_finish
+from console.versions.services import (
+    DeleteBlocked,
+    model_create,
+    model_delete,
+    task_record_create_for_training,
+    task_record_finish,
+)
 from tests.mymodels.fixtures import make_folder
 
 
@@ -41,14 +47,21 @@ def test_bad_names_name_the_rule(name, rule):
     assert any(rule in error for error in model_name_errors(name))
 
 
-def test_it_creates_a_model_and_its_v1_with_validation_on(member, project, qwen25_7b, weights_folder, django_capture_on_commit_callbacks):
+def test_it_creates_a_model_and_its_v1_with_validation_on(
+    member, project, qwen25_7b, weights_folder, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         model = model_create(
             actor=member, project=project, name="qwen-ft", description="fine-tuned",
             base_version=qwen25_7b, weights_path=weights_folder,
         )  # fmt: skip
     v1 = model.versions.get()
-    assert (v1.number, v1.status, v1.weights_path, v1.validate_weights) == (1, ModelStatus.CREATING, weights_folder, True)
+    assert (v1.number, v1.status, v1.weights_path, v1.validate_weights) == (
+        1,
+        ModelStatus.CREATING,
+        weights_folder,
+        True,
+    )
     record = v1.task_records.get()
     assert (record.kind, record.state, record.created_by) == (TaskKind.WEIGHT_VALIDATION, WorkState.PENDING, member)
     assert len(callbacks) == 1  # the task is sent only once the transaction commits
@@ -113,7 +126,9 @@ def test_a_file_is_refused_as_weights_path(make_model, bucket):
     assert not MyModel.objects.exists()
 
 
-@pytest.mark.parametrize("path", ["obs://{b}/models/../../etc/", "obs://{b}/a/%2e%2e/b/", "/{b}/a//b/", "relative/path/"])
+@pytest.mark.parametrize(
+    "path", ["obs://{b}/models/../../etc/", "obs://{b}/a/%2e%2e/b/", "/{b}/a//b/", "relative/path/"]
+)
 def test_paths_that_leave_the_bucket_are_refused(make_model, bucket, path):
     with pytest.raises(ValidationError) as excinfo:
         make_model(path=path.format(b=bucket.name))
@@ -151,7 +166,7 @@ def test_delete_needs_exactly_DELETE(make_model, member, word):
     model = make_model()
     with pytest.raises(ValidationError) as excinfo:
         model_delete(actor=member, model=model, confirm=word)
-    assert "DELETE" in errors_of(excinfo)["confirm"][0]
+    assert errors_of(excinfo)["confirm"] == ["Type DELETE (in capitals) to confirm."]
     assert MyModel.objects.filter(pk=model.pk).exists()
     assert not AuditEntry.objects.filter(action="model.delete").exists()
 
@@ -171,7 +186,9 @@ def test_a_training_record_blocks_delete_until_it_is_deleted(make_model, member)
     from console.versions.services import task_record_delete
 
     model = make_model()
-    record = task_record_create_for_training(version=model.versions.get(), job_name="sft-1", job_url="/jobs/1/", actor=member)
+    record = task_record_create_for_training(
+        version=model.versions.get(), job_name="sft-1", job_url="/jobs/1/", actor=member
+    )
     with pytest.raises(DeleteBlocked) as excinfo:
         model_delete(actor=member, model=model, confirm="DELETE")
     assert excinfo.value.records == [record]

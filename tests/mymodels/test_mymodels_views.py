@@ -80,7 +80,9 @@ def test_list_paginates_on_the_server(client_for, member, project, make_model):
 
 
 @pytest.mark.parametrize("rows", [10, 200])
-def test_list_query_count_does_not_grow(client_for, member, project, qwen25_7b, weights_folder, rows, django_assert_max_num_queries):
+def test_list_query_count_does_not_grow(
+    client_for, member, project, qwen25_7b, weights_folder, rows, django_assert_max_num_queries
+):
     from console.mymodels.models import MyModel
     from console.versions.models import ModelVersion
 
@@ -149,7 +151,9 @@ def test_htmx_create_answers_with_a_client_redirect(client_for, member, project,
         ({"weights_path": ""}, "Select the folder that holds the model weights"),
     ],
 )
-def test_bad_input_shows_on_the_form_and_writes_nothing(client_for, member, project, qwen25_7b, weights_folder, bucket, changes, field_error):
+def test_bad_input_shows_on_the_form_and_writes_nothing(
+    client_for, member, project, qwen25_7b, weights_folder, bucket, changes, field_error
+):
     changes = {k: v.format(b=bucket.name) if isinstance(v, str) else v for k, v in changes.items()}
     data = form_data(qwen25_7b, weights_folder, **changes)
     response = client_for(member).post(url("model_create", project), data, **HX)
@@ -210,11 +214,16 @@ def test_detail_full_and_partial(client_for, member, project, make_model):
     assert "<html" not in partial and partial.strip().startswith('<section id="versions-section">')
 
 
-def test_a_model_of_another_project_is_404(client_for, member, project, other_project, make_model, make_member, other_bucket):
+def test_a_model_of_another_project_is_404(
+    client_for, member, project, other_project, make_model, make_member, other_bucket
+):
     outsider = make_member(other_project, "otto")
     theirs = make_model(name="theirs", actor=outsider, project=other_project, path=make_folder(other_bucket, "w"))
     assert client_for(member).get(url("model_detail", project, model_id=theirs.pk)).status_code == 404
-    assert client_for(member).post(url("model_delete", project, model_id=theirs.pk), {"confirm": "DELETE"}).status_code == 404
+    assert (
+        client_for(member).post(url("model_delete", project, model_id=theirs.pk), {"confirm": "DELETE"}).status_code
+        == 404
+    )
     assert MyModel.objects.filter(pk=theirs.pk).exists()
 
 
@@ -223,7 +232,7 @@ def test_delete_with_the_wrong_word_changes_nothing(client_for, member, project,
     response = client_for(member).post(url("model_delete", project, model_id=model.pk), {"confirm": "delete"}, **HX)
     body = response.content.decode()
     assert response.status_code == 200 and body.strip().startswith('<div id="model-delete-dialog-body"')
-    assert "Type DELETE" in body
+    assert "Type DELETE (in capitals) to confirm." in body
     assert MyModel.objects.filter(pk=model.pk).exists()
 
 
@@ -232,7 +241,9 @@ def test_delete_refusal_lists_blocking_records_with_links(client_for, member, pr
     version = model.versions.get()
     record = task_record_create_for_training(version=version, job_name="sft-7", job_url="/jobs/7/", actor=member)
     running = TaskRecord.objects.create(version=version, kind=TaskKind.WEIGHT_VALIDATION, state=WorkState.RUNNING)
-    body = client_for(member).post(url("model_delete", project, model_id=model.pk), {"confirm": "DELETE"}).content.decode()
+    body = (
+        client_for(member).post(url("model_delete", project, model_id=model.pk), {"confirm": "DELETE"}).content.decode()
+    )
     assert "<html" in body and "data-blockers" in body
     for r in (record, running):
         assert reverse("versions:record_detail", kwargs={"project_id": project.project_id, "model_id": model.pk,
@@ -268,12 +279,18 @@ def test_nav_links_to_my_models(client_for, member, project, catalog):
 
 
 def test_a_supported_base_model_has_validation_on_by_default(client_for, member, project, qwen25_7b):
-    info = client_for(member).get(url("base_version_info", project), {"base_version": qwen25_7b.pk}, **HX).content.decode()
+    info = (
+        client_for(member).get(url("base_version_info", project), {"base_version": qwen25_7b.pk}, **HX).content.decode()
+    )
     checkbox = re.search(r"<input[^>]*id=\"id_validate_weights\"[^>]*>", info).group(0)
     assert "checked" in checkbox and "disabled" not in checkbox
 
 
 def test_an_unknown_base_model_is_refused(client_for, member, project, qwen25_7b, weights_folder):
-    body = client_for(member).post(url("model_create", project), form_data(qwen25_7b, weights_folder, base_version=999999), **HX).content.decode()
+    body = (
+        client_for(member)
+        .post(url("model_create", project), form_data(qwen25_7b, weights_folder, base_version=999999), **HX)
+        .content.decode()
+    )
     assert "Select a base model version from the catalog" in body
     assert not MyModel.objects.exists()

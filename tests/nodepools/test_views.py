@@ -223,7 +223,7 @@ def test_a_wrong_word_re_renders_the_dialog_with_the_error(client_for, site_admi
     )
     html = response.content.decode()
     assert response.status_code == 200 and 'id="node-action"' in html and not is_full_page(response)
-    assert "Type DELETE (in capitals) to confirm the deletion." in html
+    assert "Type DELETE (in capitals) to confirm." in html
     assert Node.objects.get(pk=nodes["p1"].pk).state == NodeState.AVAILABLE
 
 
@@ -285,7 +285,7 @@ def test_pool_delete_with_a_wrong_word_re_renders_the_dialog(client_for, site_ad
     ppu, _ym, _nodes = pools
     response = client_for(site_admin).post(url("pool_delete", ppu.pk), {"pool-confirmation": "nope"}, **HX)
     assert response.status_code == 200 and b'id="pool-delete-form"' in response.content
-    assert b"Type DELETE (in capitals)" in response.content
+    assert b"Type DELETE (in capitals) to confirm." in response.content
     assert Pool.objects.filter(pk=ppu.pk).exists()
 
 

@@ -117,7 +117,7 @@ def test_deleting_a_folder_needs_the_typed_word(client_for, member, project, buc
     client = client_for(member)
     path = f"obs://{bucket.name}/models/qwen/"
     response = client.post(url(project, "storage:delete"), {"path": path, "confirm": "delete"}, HTTP_HX_REQUEST="true")
-    assert "Type DELETE" in response.content.decode()
+    assert "Type DELETE (in capitals) to confirm." in response.content.decode()
     assert bucket_backend.exists("models/qwen/config.json")
     response = client.post(url(project, "storage:delete"), {"path": path, "confirm": "DELETE"}, HTTP_HX_REQUEST="true")
     assert f"Folder {path} deleted (1 files)." in response.content.decode()

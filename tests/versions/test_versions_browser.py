@@ -28,7 +28,7 @@ def pick_folder(page, field_id: str, names: list[str]):
     container.locator("[data-picker-open]").click()
     for name in names:
         page.locator(f"[data-picker-folder='{name}']:visible").first.click()
-        expect(page.locator(f".picker-body:visible [aria-current='page']")).to_have_text(re.compile(re.escape(name)))
+        expect(page.locator(".picker-body:visible [aria-current='page']")).to_have_text(re.compile(re.escape(name)))
     page.locator("[data-picker-select]:visible").click()
 
 
@@ -77,7 +77,7 @@ def test_a_member_manages_a_model_from_create_to_delete(
     model = MyModel.objects.get(name="qwen-sft")
     for number in range(2, 11):
         page.goto(f"{base}/models/{model.pk}/versions/create/")
-        expect(page.locator("input[value='V%d']" % number)).to_be_visible()
+        expect(page.locator(f"input[value='V{number}']")).to_be_visible()
         page.fill("#id_description", f"round {number}")
         if number == 2:
             pick_folder(page, "id_weights_path", [bucket.name, "models", "qwen25"])
@@ -127,7 +127,7 @@ def test_a_member_manages_a_model_from_create_to_delete(
     dialog.locator("input[name=confirm]").fill("delete")
     expect(dialog.locator("button[type=submit]")).to_be_disabled()
     page.evaluate("document.querySelector('#model-delete-dialog form').requestSubmit()")
-    expect(page.locator("#model-delete-dialog .error")).to_contain_text("Type DELETE (capital letters) to confirm. Nothing was deleted.")
+    expect(page.locator("#model-delete-dialog .error")).to_contain_text("Type DELETE (in capitals) to confirm.")
     screenshot("mymodels-delete-wrong-word")
     assert MyModel.objects.filter(pk=model.pk).exists()
 
@@ -138,7 +138,9 @@ def test_a_member_manages_a_model_from_create_to_delete(
     assert not MyModel.objects.filter(pk=model.pk).exists()
 
 
-def test_a_failed_check_shows_its_message_on_hover_and_tap(sign_in_page, live_server, member, project, bucket, tiny_base, screenshot):
+def test_a_failed_check_shows_its_message_on_hover_and_tap(
+    sign_in_page, live_server, member, project, bucket, tiny_base, screenshot
+):
     write_tiny_llama(Path(bucket.local_path()) / "models" / "broken",
                      generation_config={"do_sample": False, "temperature": 0.7})  # fmt: skip
     base = f"{live_server.url}/projects/{project.project_id}"

@@ -10,9 +10,9 @@ from console.audit.models import AuditEntry
 from console.core.models import WorkState
 from console.core.work import sweep_stale_work
 from console.mymodels.models import ModelStatus, MyModel
-from console.mymodels.services import DeleteBlocked
 from console.versions.models import ModelVersion, TaskKind, TaskRecord
 from console.versions.services import (
+    DeleteBlocked,
     task_record_create_for_inference,
     task_record_create_for_training,
     task_record_delete,
@@ -69,8 +69,9 @@ def test_the_last_version_goes_only_with_its_model(make_model, member):
 def test_version_delete_needs_exactly_DELETE(make_model, member, weights_folder):
     model = make_model()
     (v2,) = add_versions(model, 1, actor=member, path=weights_folder)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as excinfo:
         version_delete(actor=member, version=v2, confirm="delete")
+    assert excinfo.value.message_dict == {"confirm": ["Type DELETE (in capitals) to confirm."]}
     assert ModelVersion.objects.filter(pk=v2.pk).exists()
 
 
@@ -99,7 +100,9 @@ def test_version_description_and_validation_rules(make_model, member, weights_fo
     assert numbers(model) == [1]
 
 
-def test_a_version_with_validation_gets_a_pending_record(make_model, member, weights_folder, django_capture_on_commit_callbacks):
+def test_a_version_with_validation_gets_a_pending_record(
+    make_model, member, weights_folder, django_capture_on_commit_callbacks
+):
     model = make_model()
     with django_capture_on_commit_callbacks() as callbacks:
         (v2,) = add_versions(model, 1, actor=member, path=weights_folder, validate_weights=True)

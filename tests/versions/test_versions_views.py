@@ -108,7 +108,9 @@ def test_a_failed_status_shows_the_seed_message_on_hover_and_on_tap(client_for, 
     client = client_for(member)
     for page in (
         client.get(vurl("version_detail", model, number=1)).content.decode(),
-        client.get(reverse("mymodels:model_detail", kwargs={"project_id": model.project.project_id, "model_id": model.pk})).content.decode(),
+        client.get(
+            reverse("mymodels:model_detail", kwargs={"project_id": model.project.project_id, "model_id": model.pk})
+        ).content.decode(),
     ):
         assert f'title="{DO_SAMPLE}' in page  # hover
         assert "<details" in page and f"data-failure-message>{DO_SAMPLE}<" in page  # tap / focus
@@ -145,7 +147,9 @@ def test_check_again_from_the_page(client_for, member, make_model):
 
 def test_delete_a_finished_record_from_the_version_page(client_for, member, make_model):
     model = make_model()
-    record = task_record_create_for_training(version=model.versions.get(), job_name="sft-3", job_url="/jobs/3/", actor=member)
+    record = task_record_create_for_training(
+        version=model.versions.get(), job_name="sft-3", job_url="/jobs/3/", actor=member
+    )
     client = client_for(member)
     page = client.get(vurl("version_detail", model, number=1)).content.decode()
     assert "sft-3" in page and 'href="/jobs/3/"' in page
@@ -164,7 +168,10 @@ def test_version_delete_wrong_word_then_DELETE(client_for, member, make_model, w
     add_versions(model, 1, actor=member, path=weights_folder)
     client = client_for(member)
     body = client.post(vurl("version_delete", model, number=2), {"confirm": "delete"}, **HX).content.decode()
-    assert body.strip().startswith('<div id="version-delete-dialog-body"') and "Type DELETE" in body
+    assert (
+        body.strip().startswith('<div id="version-delete-dialog-body"')
+        and "Type DELETE (in capitals) to confirm." in body
+    )
     assert ModelVersion.objects.filter(model=model, number=2).exists()
     response = client.post(vurl("version_delete", model, number=2), {"confirm": "DELETE"})
     assert response.status_code == 302 and not ModelVersion.objects.filter(model=model, number=2).exists()
@@ -194,7 +201,12 @@ def test_other_projects_versions_are_404(client_for, member, make_model, other_p
     client = client_for(member)
     own_project_id = member.memberships.get().project.project_id
     for name in ("version_detail", "version_row"):
-        assert client.get(reverse(f"versions:{name}", kwargs={"project_id": own_project_id, "model_id": theirs.pk, "number": 1})).status_code == 404
+        assert (
+            client.get(
+                reverse(f"versions:{name}", kwargs={"project_id": own_project_id, "model_id": theirs.pk, "number": 1})
+            ).status_code
+            == 404
+        )
         assert client.get(vurl(name, theirs, number=1)).status_code == 404
     record = TaskRecord.objects.create(version=theirs.versions.get(), kind=TaskKind.WEIGHT_VALIDATION)
     assert client.get(vurl("record_detail", theirs, number=1, record_id=record.pk)).status_code == 404

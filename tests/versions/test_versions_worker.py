@@ -49,7 +49,9 @@ def worker_env(**extra):
     return {"CONSOLE_STORAGE_ROOT": str(settings.STORAGE_ROOT), **extra}
 
 
-def test_a_version_created_over_http_is_validated_by_a_worker(celery_worker_process, member, project, tiny_base, tiny_folder):
+def test_a_version_created_over_http_is_validated_by_a_worker(
+    celery_worker_process, member, project, tiny_base, tiny_folder
+):
     celery_worker_process(queues="platform", extra_env=worker_env())
     client, model, version, record = create_over_http(member, project, tiny_base, tiny_folder)
     wait_for(lambda: TaskRecord.objects.get(pk=record.pk).is_finished, what="the check to finish")
@@ -61,7 +63,9 @@ def test_a_version_created_over_http_is_validated_by_a_worker(celery_worker_proc
     assert "创建成功" in listing
 
 
-def test_a_worker_killed_mid_check_leaves_exactly_one_finished_record(celery_worker_process, member, project, tiny_base, tiny_folder):
+def test_a_worker_killed_mid_check_leaves_exactly_one_finished_record(
+    celery_worker_process, member, project, tiny_base, tiny_folder
+):
     first = celery_worker_process(queues="platform", name="doomed", extra_env=worker_env(**{SLOW_CHECK_ENV: "30"}))
     _client, model, version, record = create_over_http(member, project, tiny_base, tiny_folder, name="tiny-kill")
     wait_for(lambda: TaskRecord.objects.get(pk=record.pk).state == WorkState.RUNNING, what="the record to run")
