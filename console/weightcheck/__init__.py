@@ -9,7 +9,8 @@ are imported inside the functions that need them.
 
 from .check import check_folder
 from .keyfields import KEY_FIELDS
-from .layouts import warm_up
+from .layouts import set_cache_dir as set_layout_cache_dir
+from .layouts import store_catalog_layouts, warm_up
 from .messages import FAILURES
 from .reader import CountingReader, FolderReader, LocalFolderReader, ReaderError
 from .report import CheckReport
@@ -27,5 +28,7 @@ __all__ = [
     "TemplateError",
     "check_folder",
     "load_template",
+    "set_layout_cache_dir",
+    "store_catalog_layouts",
     "warm_up",
 ]

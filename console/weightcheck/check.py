@@ -12,7 +12,7 @@ from typing import Any
 
 from . import layouts, tokenizer, weights
 from .keyfields import compare_key_fields, key_fields_for
-from .reader import CountingReader, FolderReader
+from .reader import CountingReader, FolderReader, describe_unlisted
 from .report import CheckReport
 from .templates import StandardConfigError, Template, TemplateError, load_template
 
@@ -41,13 +41,18 @@ class _Failure(Exception):
         self.details = list(details)
 
 
-def check_folder(reader: FolderReader, template_dir: Path | str | None) -> CheckReport:
-    """Check a model folder against a template. Never raises."""
+def check_folder(
+    reader: FolderReader, template_dir: Path | str | None, *, layout_cache_dir: Path | str | None = None
+) -> CheckReport:
+    """Check a model folder against a template. Never raises.
+
+    ``layout_cache_dir``: where expected layouts are stored (see ``layouts.cache_dir``);
+    None means the process default."""
     report = CheckReport()
     counting = CountingReader(reader)
     started = time.monotonic()
     try:
-        _run(counting, template_dir, report)
+        _run(counting, template_dir, report, layout_cache_dir)
         report.succeed()
     except _Failure as failure:
         report.fail(failure.code, failure.details)
@@ -83,6 +88,9 @@ def _step(report: CheckReport, name: str):
 
 def _read_json(reader: FolderReader, files: dict[str, int], name: str, code: str) -> dict[str, Any]:
     if name not in files:
+        what = describe_unlisted(reader, name)
+        if what is not None:
+            raise _Failure(code, [f"{name} at the top of the model folder is {what}"])
         raise _Failure(code, [f"{name} not found at the top of the model folder"])
     if files[name] > MAX_CONFIG_BYTES:
         raise _Failure(code, [f"{name}: {files[name]} bytes, over the {MAX_CONFIG_BYTES}-byte limit"])
@@ -101,7 +109,9 @@ def _read_json(reader: FolderReader, files: dict[str, int], name: str, code: str
     return data
 
 
-def _run(reader: CountingReader, template_dir: Path | str | None, report: CheckReport) -> None:
+def _run(
+    reader: CountingReader, template_dir: Path | str | None, report: CheckReport, layout_cache_dir: Path | str | None
+) -> None:
     # 1. the user's config.json
     with _step(report, "user_config"):
         try:
@@ -168,16 +178,21 @@ def _run(reader: CountingReader, template_dir: Path | str | None, report: CheckR
 
     # 8. weights, from headers only
     with _step(report, "weights") as entry:
-        try:
-            checkpoint = weights.read_checkpoint(reader, files)
-        except weights.WeightsError as exc:
-            raise _Failure("weights", exc.details) from exc
         architecture = template.architectures[0]
         try:
-            layout, origin = layouts.expected_layout(template.layout, architecture, config)
+            layout, origin = layouts.expected_layout(
+                template.layout, architecture, config, cache_dir=layout_cache_dir
+            )
         except layouts.LayoutError as exc:
             raise _Failure("weights", [str(exc)]) from exc
         entry["layout_cache"] = origin
+        # The layout first: it bounds how much of the folder's index and headers is worth
+        # parsing (a hostile header listing millions of tensors is refused unparsed).
+        budget = weights.tensor_budget(layout, config.get("quantization_config"))
+        try:
+            checkpoint = weights.read_checkpoint(reader, files, budget)
+        except weights.WeightsError as exc:
+            raise _Failure("weights", exc.details) from exc
         details, notes = weights.compare(checkpoint, layout, config.get("quantization_config"))
         for note in notes:
             report.note(note)

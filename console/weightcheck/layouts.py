@@ -15,6 +15,10 @@ their published modelling code; the folder's code is never imported.
 
 Layouts are cached per (layout, architecture, config) hash: in process, and on
 disk when a cache folder is available, so a repeated check does not rebuild them.
+The layout of each catalog template's standard config is stored ahead
+(``store_catalog_layouts``, run by ``setup_console``), so even a worker's first
+check of a folder with the template's config reads a small JSON file instead of
+building the model on the meta device.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ class ExpectedLayout:
     ignore_patterns: list[str] = field(default_factory=list)
     linear_weights: set[str] = field(default_factory=set)
     source: str = ""
+    # Values computed from the layout by its users (weights.expected_tensors), kept with it.
+    derived: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def ignored(self, name: str) -> bool:
         return any(re.search(pattern, name) for pattern in self.ignore_patterns)
@@ -94,12 +100,28 @@ def config_fingerprint(layout: str, architecture: str, config: dict[str, Any]) -
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _disk_cache_dir() -> Path | None:
+_default_cache_dir: Path | None = None
+
+
+def set_cache_dir(path: Path | str | None) -> None:
+    """The process's default layout store (the console passes ``VAR_DIR/layouts``)."""
+    global _default_cache_dir
+    _default_cache_dir = Path(path) if path is not None else None
+
+
+def resolve_cache_dir(explicit: Path | str | None = None) -> Path | None:
+    """Where layouts are stored: ``explicit`` when given; else ``MODELARTS_WEIGHTCHECK_CACHE``
+    (a folder, or "off" for none: an operator's override); else the folder given to
+    ``set_cache_dir``; else ``$XDG_CACHE_HOME/modelarts-console/weightcheck-layouts``."""
+    if explicit is not None:
+        return Path(explicit)
     setting = os.environ.get("MODELARTS_WEIGHTCHECK_CACHE", "")
     if setting.lower() in ("off", "0", "false", "none"):
         return None
     if setting:
         return Path(setting)
+    if _default_cache_dir is not None:
+        return _default_cache_dir
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "modelarts-console" / "weightcheck-layouts"
 
@@ -109,8 +131,23 @@ def clear_memory_cache() -> None:
         _MEMORY_CACHE.clear()
 
 
-def expected_layout(layout: str, architecture: str, config: dict[str, Any]) -> tuple[ExpectedLayout, str]:
-    """The layout for this config, and where it came from ("memory", "disk" or "built")."""
+def cache_file(layout: str, architecture: str, config: dict[str, Any], directory: Path) -> Path:
+    """The stored layout's file: named by the hash of everything it depends on (this module's
+    rules, the layout kind, the architecture, the config's structural part) and, for
+    transformers-built layouts, the transformers version. A changed template config or an
+    upgraded transformers names another file, so a stale layout is never read."""
+    key = config_fingerprint(layout, architecture, config)
+    if layout == "transformers":
+        key = f"{key}-{_transformers_version()}"
+    return directory / f"{key}.json"
+
+
+def expected_layout(
+    layout: str, architecture: str, config: dict[str, Any], cache_dir: Path | str | None = None
+) -> tuple[ExpectedLayout, str]:
+    """The layout for this config, and where it came from ("memory", "disk" or "built").
+
+    ``cache_dir``: the layout store (None: ``resolve_cache_dir()``'s default)."""
     key = config_fingerprint(layout, architecture, config)
     with _LOCK:
         if key in _MEMORY_CACHE:
@@ -118,22 +155,19 @@ def expected_layout(layout: str, architecture: str, config: dict[str, Any]) -> t
             return _MEMORY_CACHE[key], "memory"
     origin = "built"
     result = None
-    cache_dir = _disk_cache_dir()
-    versioned_key = key
-    if layout == "transformers":
-        versioned_key = f"{key}-{_transformers_version()}"
-    cache_file = cache_dir / f"{versioned_key}.json" if cache_dir else None
-    if cache_file is not None and cache_file.is_file():
+    directory = resolve_cache_dir(cache_dir)
+    stored = cache_file(layout, architecture, config, directory) if directory is not None else None
+    if stored is not None and stored.is_file():
         try:
-            result = ExpectedLayout.from_json(json.loads(cache_file.read_text()))
+            result = ExpectedLayout.from_json(json.loads(stored.read_text()))
             origin = "disk"
         except (OSError, ValueError, KeyError, TypeError):
             result = None
     if result is None:
         builder = CUSTOM_LAYOUTS.get(layout, _transformers_layout) if layout != "transformers" else _transformers_layout
         result = builder(architecture, config)
-        if cache_file is not None:
-            _write_cache(cache_file, result)
+        if stored is not None:
+            _write_cache(stored, result)
     with _LOCK:
         _MEMORY_CACHE[key] = result
         while len(_MEMORY_CACHE) > _MEMORY_CACHE_SIZE:
@@ -141,14 +175,63 @@ def expected_layout(layout: str, architecture: str, config: dict[str, Any]) -> t
     return result, origin
 
 
-def _write_cache(path: Path, layout: ExpectedLayout) -> None:
+def store_template_layout(template_path: Path | str, cache_dir: Path | str | None = None) -> tuple[str, str]:
+    """Build (or find) the layout of a template's standard config and store it, so that the
+    first check of a folder with that config in any worker reads it instead of building the
+    model on the meta device. Returns (file name, "disk" | "built" | "memory")."""
+    from .templates import load_template
+
+    template = load_template(template_path)
+    config = template.standard_config()
+    directory = resolve_cache_dir(cache_dir)
+    if directory is None:
+        raise LayoutError("no layout store: MODELARTS_WEIGHTCHECK_CACHE is off")
+    stored = cache_file(template.layout, template.architectures[0], config, directory)
+    if stored.is_file():
+        try:
+            ExpectedLayout.from_json(json.loads(stored.read_text()))
+            return stored.name, "disk"
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # unreadable: build it again
+    # Not through the memory cache: a layout there may never have been written to this store.
+    builder = CUSTOM_LAYOUTS.get(template.layout, _transformers_layout)
+    if not _write_cache(stored, builder(template.architectures[0], config)):
+        raise LayoutError(f"the layout could not be written to {directory}")
+    return stored.name, "built"
+
+
+def store_catalog_layouts(templates_root: Path | str, cache_dir: Path | str | None = None) -> list[dict[str, Any]]:
+    """``store_template_layout`` for every template folder under ``templates_root`` (one
+    ``template.json`` per folder). Never raises: a broken template is reported, not fatal
+    (its checks fail with the template's own message)."""
+    import time
+
+    results = []
+    for folder in sorted(Path(templates_root).iterdir()):
+        if not (folder / "template.json").is_file():
+            continue
+        started = time.perf_counter()
+        try:
+            name, origin = store_template_layout(folder, cache_dir)
+            entry = {"template": folder.name, "file": name, "origin": origin}
+        except Exception as exc:  # noqa: BLE001 - one broken template must not stop the others
+            entry = {"template": folder.name, "error": str(exc)}
+        entry["seconds"] = round(time.perf_counter() - started, 3)
+        results.append(entry)
+    return results
+
+
+def _write_cache(path: Path, layout: ExpectedLayout) -> bool:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        # Written aside then renamed: a reader in another process never sees half a file.
+        temporary = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
         temporary.write_text(json.dumps(layout.to_json()))
         os.replace(temporary, path)
-    except OSError as exc:  # a read-only home must not fail a check
+        return True
+    except OSError as exc:  # a read-only store must not fail a check
         logger.info("weight check: layout cache not written to %s: %s", path, exc)
+        return False
 
 
 def _transformers_version() -> str:

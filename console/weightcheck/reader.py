@@ -9,6 +9,7 @@ bytes" figure).
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path, PurePosixPath
@@ -28,6 +29,19 @@ class FolderReader(Protocol):
     def read(self, path: str, start: int = 0, length: int | None = None) -> bytes:
         """Bytes ``[start, start+length)`` of ``path`` (to the end when ``length`` is None)."""
         ...
+
+
+def describe_unlisted(reader: FolderReader, path: str) -> str | None:
+    """Why ``path`` is not among the listed files although something is there (a symlink
+    leaving the folder, a directory, a FIFO, a symlink loop...), or None when it is simply
+    absent or the reader cannot tell. Readers may offer this as ``describe(path)``."""
+    describe = getattr(reader, "describe", None)
+    if describe is None:
+        return None
+    try:
+        return describe(path)
+    except OSError:
+        return None
 
 
 def clean_relative_path(path: str) -> str:
@@ -87,6 +101,44 @@ class LocalFolderReader:
                         continue
         return dict(sorted(files.items()))
 
+    def describe(self, path: str) -> str | None:
+        """See ``describe_unlisted``. Only lstat/stat: nothing is opened (a FIFO would block)."""
+        try:
+            relative = clean_relative_path(path)
+        except ReaderError:
+            return None
+        joined = os.path.join(self._root, relative)
+        try:
+            info = os.lstat(joined)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "reached through a symlink loop"
+            if exc.errno == errno.ENOTDIR:
+                return None
+            return f"not readable ({exc.strerror})"
+        parent = os.path.realpath(os.path.dirname(joined))
+        if not self._inside(parent):
+            return "reached through a symlinked folder that leaves the model folder"
+        if stat.S_ISLNK(info.st_mode):
+            try:
+                target = os.stat(joined)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    return "a symlink loop"
+                if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                    return "a broken symlink (what it points to does not exist)"
+                return f"a symlink that cannot be followed ({exc.strerror})"
+            if not self._inside(os.path.realpath(joined)):
+                return "a symlink leaving the model folder (only links to files inside the folder are followed)"
+            if not stat.S_ISREG(target.st_mode):
+                return f"a symlink to {_kind(target.st_mode)}, not to a regular file"
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return f"not a regular file: {_kind(info.st_mode)}"
+        return None
+
     def _resolve(self, path: str) -> str:
         relative = clean_relative_path(path)
         resolved = os.path.realpath(os.path.join(self._root, relative))
@@ -100,9 +152,27 @@ class LocalFolderReader:
         if start < 0 or (length is not None and length < 0):
             raise ReaderError(f"invalid range {start}+{length} for {path!r}")
         resolved = self._resolve(path)
-        with open(resolved, "rb") as handle:
+        # O_NONBLOCK: if the file was swapped for a FIFO since the check above, opening it
+        # returns at once instead of waiting for a writer; fstat then refuses it.
+        descriptor = os.open(resolved, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with open(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise ReaderError(f"{path}: not a regular file")
+            os.set_blocking(descriptor, True)
             handle.seek(start)
             return handle.read() if length is None else handle.read(length)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
 
 
 class CountingReader:
@@ -118,6 +188,9 @@ class CountingReader:
         if self._files is None:
             self._files = dict(self.inner.list_files())
         return self._files
+
+    def describe(self, path: str) -> str | None:
+        return describe_unlisted(self.inner, path)
 
     def read(self, path: str, start: int = 0, length: int | None = None) -> bytes:
         data = self.inner.read(path, start, length)

@@ -13,11 +13,15 @@ import json
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from .limits import TensorBudget
 from .reader import FolderReader
 
 # Same limit as the safetensors library (MAX_HEADER_SIZE).
 MAX_HEADER_BYTES = 100_000_000
 PREFETCH_BYTES = 64 << 10
+# "{" bytes a header may hold beyond one per allowed tensor: braces inside strings
+# (__metadata__ values holding JSON text). Published checkpoints have a handful.
+STRING_BRACES = 4096
 
 DTYPE_BITS: dict[str, int] = {
     "BOOL": 8,
@@ -65,7 +69,16 @@ class SafetensorsHeader:
     metadata: dict[str, str]
 
 
-def read_header(reader: FolderReader, path: str, file_size: int) -> SafetensorsHeader:
+class _Stop(Exception):
+    pass
+
+
+def read_header(
+    reader: FolderReader, path: str, file_size: int, budget: TensorBudget | None = None
+) -> SafetensorsHeader:
+    """The header of one file. With a budget (from the expected layout), a header longer or
+    listing more tensors than the budget allows is refused before it is parsed in full
+    (BudgetError)."""
     if file_size < 8:
         raise HeaderError(f"{path}: {file_size} bytes, too short for a safetensors header (truncated file)")
     # One read usually holds the length and the whole header (one request over S3).
@@ -80,6 +93,8 @@ def read_header(reader: FolderReader, path: str, file_size: int) -> SafetensorsH
             f"{path}: header length {header_length} is larger than the file allows "
             f"({file_size} bytes in all; truncated or not a safetensors file)"
         )
+    if budget is not None:
+        budget.take_bytes(path, header_length)
     raw = first[8 : 8 + header_length]
     if len(raw) < header_length:
         raw = reader.read(path, 8, header_length)
@@ -88,7 +103,12 @@ def read_header(reader: FolderReader, path: str, file_size: int) -> SafetensorsH
     if not raw.startswith(b"{"):
         raise HeaderError(f"{path}: header does not start with a JSON object")
     try:
-        parsed = json.loads(raw.decode("utf-8"))
+        parsed = _parse(raw, budget.tensor_limit() if budget is not None else None)
+    except _Stop:
+        # Not parsed: counting a key each entry has tells the size of it (unless the key is
+        # spelled with escapes, a header crafted to mislead: then only "more than").
+        approximate = raw.count(b'"data_offsets"')
+        raise budget.too_many(path, approximate if approximate > budget.tensor_limit() else None, about=True) from None
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise HeaderError(f"{path}: header is not valid JSON ({exc})") from exc
     if not isinstance(parsed, dict):
@@ -100,6 +120,8 @@ def read_header(reader: FolderReader, path: str, file_size: int) -> SafetensorsH
     ):
         raise HeaderError(f"{path}: __metadata__ must map strings to strings")
 
+    if budget is not None:
+        budget.take_tensors(path, len(parsed))
     tensors: dict[str, TensorInfo] = {}
     for name, entry in parsed.items():
         tensors[name] = _tensor_info(path, name, entry)
@@ -107,6 +129,17 @@ def read_header(reader: FolderReader, path: str, file_size: int) -> SafetensorsH
     buffer_size = file_size - 8 - header_length
     _check_offsets(path, tensors, buffer_size)
     return SafetensorsHeader(file=path, header_length=header_length, tensors=tensors, metadata=metadata)
+
+
+def _parse(raw: bytes, limit: int | None) -> object:
+    # Each tensor entry is one JSON object, and every object opens with a "{" byte;
+    # besides the entries there are only the top-level object and __metadata__. Counting
+    # the bytes (C speed, no parsing) bounds the number of entries from above: with few
+    # enough, the header cannot list too many tensors and parsing it is bounded too.
+    # STRING_BRACES leaves room for braces inside strings (metadata holding JSON text).
+    if limit is not None and raw.count(b"{") > limit + 2 + STRING_BRACES:
+        raise _Stop
+    return json.loads(raw.decode("utf-8"))
 
 
 def _tensor_info(path: str, name: str, entry: object) -> TensorInfo:

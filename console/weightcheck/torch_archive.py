@@ -20,6 +20,7 @@ import pickletools
 import struct
 from dataclasses import dataclass
 
+from .limits import TensorBudget
 from .reader import FolderReader
 from .safetensors_header import TensorInfo
 
@@ -93,7 +94,9 @@ class _ZipEntry:
     local_offset: int
 
 
-def _central_directory(reader: FolderReader, path: str, file_size: int) -> tuple[dict[str, _ZipEntry], int]:
+def _central_directory(
+    reader: FolderReader, path: str, file_size: int, budget: TensorBudget | None = None
+) -> tuple[dict[str, _ZipEntry], int]:
     tail_length = min(file_size, 65536 + 22)
     tail = reader.read(path, file_size - tail_length, tail_length)
     position = tail.rfind(b"PK\x05\x06")
@@ -111,6 +114,9 @@ def _central_directory(reader: FolderReader, path: str, file_size: int) -> tuple
         entries, _, cd_size, cd_offset = struct.unpack("<QQQQ", record[24:56])
     if cd_size > MAX_CENTRAL_DIRECTORY_BYTES or cd_offset + cd_size > file_size:
         raise ArchiveError(f"{path}: zip central directory out of bounds (truncated file)")
+    if budget is not None and entries > budget.tensor_limit() + 16:
+        # One entry per storage (at most one per tensor) plus data.pkl, version, byteorder...
+        raise budget.too_many(path)
     data = reader.read(path, cd_offset, cd_size)
     result: dict[str, _ZipEntry] = {}
     at = 0
@@ -145,15 +151,19 @@ def _zip64_extra(extra: bytes, size: int, compressed: int, local: int) -> tuple[
     return size, compressed, local
 
 
-def read_archive_index(reader: FolderReader, path: str, file_size: int) -> dict[str, TensorInfo]:
-    """Tensor name -> dtype/shape of a torch.save zip archive, read without unpickling."""
+def read_archive_index(
+    reader: FolderReader, path: str, file_size: int, budget: TensorBudget | None = None
+) -> dict[str, TensorInfo]:
+    """Tensor name -> dtype/shape of a torch.save zip archive, read without unpickling.
+    With a budget, an archive listing far more tensors than the template has is refused
+    before its pickle is read (BudgetError)."""
     head = reader.read(path, 0, 4)
     if head != b"PK\x03\x04":
         raise ArchiveError(
             f"{path}: not a torch.save zip archive (legacy or raw pickle); pickle files are never "
             "unpickled here, convert the weights to safetensors"
         )
-    entries, cd_offset = _central_directory(reader, path, file_size)
+    entries, cd_offset = _central_directory(reader, path, file_size, budget)
     pickles = [name for name in entries if name.endswith("/data.pkl") or name == "data.pkl"]
     if len(pickles) != 1:
         raise ArchiveError(f"{path}: expected one data.pkl in the archive, found {len(pickles)}")
@@ -163,6 +173,8 @@ def read_archive_index(reader: FolderReader, path: str, file_size: int) -> dict[
         raise ArchiveError(f"{path}: data.pkl is compressed, which torch.save never does")
     if pickle_entry.size > MAX_PICKLE_BYTES:
         raise ArchiveError(f"{path}: data.pkl is {pickle_entry.size} bytes, over the {MAX_PICKLE_BYTES} limit")
+    if budget is not None:
+        budget.take_bytes(path, pickle_entry.size, what="data.pkl", limit=budget.max_pickle_bytes)
     local = reader.read(path, pickle_entry.local_offset, 30)
     if len(local) != 30 or local[:4] != b"PK\x03\x04":
         raise ArchiveError(f"{path}: broken zip local header for data.pkl")
@@ -173,6 +185,8 @@ def read_archive_index(reader: FolderReader, path: str, file_size: int) -> dict[
         raise ArchiveError(f"{path}: data.pkl cut short (truncated file)")
 
     state = _interpret(payload, path)
+    if budget is not None:
+        budget.take_tensors(path, len(state))
     tensors: dict[str, TensorInfo] = {}
     for name, value in state.items():
         if not isinstance(name, str) or not isinstance(value, _Tensor):

@@ -19,6 +19,7 @@ Dtype policy (decided here):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -26,13 +27,16 @@ from pathlib import PurePosixPath
 from typing import Any, NamedTuple
 
 from .layouts import ExpectedLayout
-from .reader import FolderReader, ReaderError, clean_relative_path
+from .limits import BudgetError, TensorBudget
+from .reader import FolderReader, ReaderError, clean_relative_path, describe_unlisted
 from .safetensors_header import HeaderError, TensorInfo, read_header
 from .torch_archive import ArchiveError, read_archive_index
 
 FLOAT_DTYPES = frozenset({"F16", "BF16", "F32"})
 MAX_INDEX_BYTES = 100 << 20
 MAX_LISTED = 10
+# What from_pretrained looks for, in its order.
+CANDIDATES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".h5", ".msgpack", ".npz", ".pkl")
 
 
@@ -62,37 +66,63 @@ def _listing(names: list[str] | set[str], what: str) -> str:
     return f"{what} ({len(ordered)}): {shown}{more}"
 
 
-def _read_index(reader: FolderReader, files: dict[str, int], name: str) -> dict[str, str]:
+def _read_index(
+    reader: FolderReader, files: dict[str, int], name: str, budget: TensorBudget | None
+) -> dict[str, str]:
     if files[name] > MAX_INDEX_BYTES:
         raise WeightsError([f"{name}: {files[name]} bytes, over the {MAX_INDEX_BYTES}-byte limit"])
+    if budget is not None:
+        # An entry of the weight map is a name and a file name: never longer than the
+        # header entry of the same tensor, so the header bound holds for the index too.
+        budget.check_bytes(name, files[name], what="index")
     try:
         index = json.loads(reader.read(name).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise WeightsError([f"{name}: not valid JSON ({exc})"]) from exc
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:
         raise WeightsError([f"{name}: no 'weight_map' mapping tensor names to files"])
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()):
         raise WeightsError([f"{name}: 'weight_map' must map tensor names to file names"])
+    if budget is not None and len(weight_map) > budget.max_tensors:
+        raise budget.too_many(name, len(weight_map))
     return weight_map
 
 
-def read_checkpoint(reader: FolderReader, files: dict[str, int]) -> Checkpoint:
-    """Find the weight files transformers would load and read their tensor index."""
+def read_checkpoint(reader: FolderReader, files: dict[str, int], budget: TensorBudget | None = None) -> Checkpoint:
+    """Find the weight files transformers would load and read their tensor index.
+
+    ``budget`` (from the expected layout) bounds what the index and the headers may
+    list, checked before they are parsed in full."""
+    try:
+        return _read_checkpoint(reader, files, budget)
+    except BudgetError as exc:
+        raise WeightsError([str(exc)]) from exc
+
+
+def _read_checkpoint(reader: FolderReader, files: dict[str, int], budget: TensorBudget | None) -> Checkpoint:
     notes: list[str] = []
     pickles = sorted(p for p in files if p.endswith((".bin", ".pt", ".pth", ".ckpt", ".pkl")))
     if "model.safetensors" in files:
         kind, shards, weight_map = "safetensors", ["model.safetensors"], None
     elif "model.safetensors.index.json" in files:
-        kind, weight_map = "safetensors", _read_index(reader, files, "model.safetensors.index.json")
+        kind, weight_map = "safetensors", _read_index(reader, files, "model.safetensors.index.json", budget)
         shards = sorted(set(weight_map.values()))
     elif "pytorch_model.bin" in files:
         kind, shards, weight_map = "pytorch", ["pytorch_model.bin"], None
     elif "pytorch_model.bin.index.json" in files:
-        kind, weight_map = "pytorch", _read_index(reader, files, "pytorch_model.bin.index.json")
+        kind, weight_map = "pytorch", _read_index(reader, files, "pytorch_model.bin.index.json", budget)
         shards = sorted(set(weight_map.values()))
     else:
         found = sorted(p for p in files if p.endswith(WEIGHT_SUFFIXES))
+        unusable = [
+            f"{candidate} is {what}"
+            for candidate in CANDIDATES
+            if (what := describe_unlisted(reader, candidate)) is not None
+        ]
+        if unusable:
+            # There, but not a file the check may read: say what it is rather than "no weights".
+            raise WeightsError(unusable)
         if not found:
             raise WeightsError(
                 ["no weight files in the folder (expected model.safetensors or model.safetensors.index.json)"]
@@ -111,16 +141,25 @@ def read_checkpoint(reader: FolderReader, files: dict[str, int]) -> Checkpoint:
         )
 
     index_name = "model.safetensors.index.json" if kind == "safetensors" else "pytorch_model.bin.index.json"
-    missing_shards = []
+    missing_shards, unusable_shards = [], []
     for shard in shards:
         try:
             clean = clean_relative_path(shard)
         except ReaderError as exc:
             raise WeightsError([f"{index_name}: {exc}"]) from exc
         if clean not in files:
-            missing_shards.append(shard)
-    if missing_shards:
-        raise WeightsError([_listing(missing_shards, f"{index_name} names shard files that are missing")])
+            what = describe_unlisted(reader, clean)
+            if what is None:
+                missing_shards.append(shard)
+            else:
+                unusable_shards.append(f"{shard} is {what}")
+    if missing_shards or unusable_shards:
+        details = [_listing(missing_shards, f"{index_name} names shard files that are missing")] if missing_shards else []
+        if unusable_shards:
+            shown = "; ".join(unusable_shards[:MAX_LISTED])
+            more = f" and {len(unusable_shards) - MAX_LISTED} more" if len(unusable_shards) > MAX_LISTED else ""
+            details.append(f"{index_name} names shard files that cannot be read ({len(unusable_shards)}): {shown}{more}")
+        raise WeightsError(details)
 
     by_shard: dict[str, set[str]] = {}
     for name, file in (weight_map or {}).items():
@@ -131,9 +170,9 @@ def read_checkpoint(reader: FolderReader, files: dict[str, int]) -> Checkpoint:
         size = files[clean_relative_path(shard)]
         try:
             if kind == "safetensors":
-                found = read_header(reader, clean_relative_path(shard), size).tensors
+                found = read_header(reader, clean_relative_path(shard), size, budget).tensors
             else:
-                found = read_archive_index(reader, clean_relative_path(shard), size)
+                found = read_archive_index(reader, clean_relative_path(shard), size, budget)
         except (HeaderError, ArchiveError) as exc:
             raise WeightsError([str(exc)]) from exc
         if weight_map is not None:
@@ -160,7 +199,32 @@ def read_checkpoint(reader: FolderReader, files: dict[str, int]) -> Checkpoint:
 def expected_tensors(
     layout: ExpectedLayout, quantization: dict[str, Any] | None
 ) -> tuple[dict[str, Expected], dict[str, Expected]]:
-    """(required, optional) tensors with their shapes and accepted dtypes."""
+    """(required, optional) tensors with their shapes and accepted dtypes. Do not modify
+    the result: it is kept with the (cached) layout, since a 90,000-tensor layout takes a
+    noticeable part of a second to expand."""
+    key = json.dumps(quantization, sort_keys=True, default=str)
+    memo = layout.derived.get(("expected_tensors", key))
+    if memo is None:
+        memo = _expected_tensors(layout, quantization)
+        if len(layout.derived) > 8:
+            layout.derived.clear()
+        layout.derived[("expected_tensors", key)] = memo
+    return memo
+
+
+def tensor_budget(layout: ExpectedLayout, quantization: dict[str, Any] | None) -> TensorBudget:
+    """A fresh budget for one checkpoint that must match this layout (see limits)."""
+    key = ("budget", json.dumps(quantization, sort_keys=True, default=str))
+    budget = layout.derived.get(key)
+    if budget is None:
+        required, optional = expected_tensors(layout, quantization)
+        budget = layout.derived[key] = TensorBudget.for_names([*required, *optional])
+    return dataclasses.replace(budget)
+
+
+def _expected_tensors(
+    layout: ExpectedLayout, quantization: dict[str, Any] | None
+) -> tuple[dict[str, Expected], dict[str, Expected]]:
     floats = FLOAT_DTYPES
     required = {name: Expected(shape, floats) for name, shape in layout.required.items()}
     optional = {name: Expected(shape, floats) for name, shape in layout.optional.items()}

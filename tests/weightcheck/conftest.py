@@ -15,6 +15,7 @@ import pytest
 import weightcheck_corpus as corpus
 from weightcheck_corpus import HOSTILE_PY, family_tensors
 
+
 @pytest.fixture(scope="session", autouse=True)
 def _layout_cache(tmp_path_factory):
     """Keep the layout disk cache of these tests out of the home folder."""

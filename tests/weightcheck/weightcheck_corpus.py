@@ -340,7 +340,7 @@ def write_weights(folder: Path, tensors: dict, shards: int = 1) -> int:
 
 
 def train_bpe_tokenizer(folder: Path, vocab_size: int = 300) -> None:
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers, decoders
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE(unk_token=None))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
