@@ -119,7 +119,9 @@ def bench_jobs(count: int) -> dict:
     (root / "code").mkdir(parents=True, exist_ok=True)
     (root / "code" / "lat.py").write_text(SCRIPT)
     pool = Pool.objects.create(name=f"bench-{tag}")
-    Flavor.objects.get_or_create(flavor_id="bench.cpu.1u", defaults={"flavor_name": "Bench 1 vCPU", "cpu_cores": 1, "memory_gb": 1, "disk_gb": 1})
+    Flavor.objects.get_or_create(
+        flavor_id="bench.cpu.1u", defaults={"flavor_name": "Bench 1 vCPU", "cpu_cores": 1, "memory_gb": 1, "disk_gb": 1}
+    )
     worker = start_worker(pool.name, f"bench-{tag}")
     try:
         node = Node.objects.get(name=f"bench-{tag}")
@@ -147,7 +149,10 @@ def bench_jobs(count: int) -> dict:
                     raise SystemExit(f"job {job.name} stuck in {job.phase}")
                 time.sleep(0.02)
             to_running.append(time.monotonic() - submitted)
-            url = reverse("training:task_log", kwargs={"project_id": project.project_id, "job_id": job.uuid, "task_name": "worker-0"})
+            url = reverse(
+                "training:task_log",
+                kwargs={"project_id": project.project_id, "job_id": job.uuid, "task_name": "worker-0"},
+            )
             after, latencies, buffer = 0, [], ""
             while True:
                 data = client.get(url, {"after": after}).json()
@@ -210,21 +215,41 @@ def bench_poller(rows: int) -> dict:
     tag = uuid.uuid4().hex[:6]
     org, _ = Organization.objects.get_or_create(name="bench")
     project = Project.objects.create(organization=org, name=f"bench-poll-{tag}")
-    engine, _ = Engine.objects.get_or_create(engine_id="bench-engine", defaults={"engine_name": "Python", "engine_version": "bench-engine"})
-    flavor, _ = Flavor.objects.get_or_create(flavor_id="bench.cpu.1u", defaults={"flavor_name": "Bench", "cpu_cores": 1, "memory_gb": 1, "disk_gb": 1})
+    engine, _ = Engine.objects.get_or_create(
+        engine_id="bench-engine", defaults={"engine_name": "Python", "engine_version": "bench-engine"}
+    )
+    flavor, _ = Flavor.objects.get_or_create(
+        flavor_id="bench.cpu.1u", defaults={"flavor_name": "Bench", "cpu_cores": 1, "memory_gb": 1, "disk_gb": 1}
+    )
     pool = Pool.objects.create(name=f"bench-poll-{tag}")
-    algorithm = Algorithm.objects.create(project=project, name="a", code_dir="/b/c/", boot_file="/b/c/x.py", engine=engine)
+    algorithm = Algorithm.objects.create(
+        project=project, name="a", code_dir="/b/c/", boot_file="/b/c/x.py", engine=engine
+    )
     now = timezone.now()
     jobs = TrainingJob.objects.bulk_create(
         [
-            TrainingJob(project=project, name=f"j{i}", algorithm=algorithm, algorithm_spec={"name": "a", "engine": engine.snapshot()},
-                        engine=engine, flavor=flavor, flavor_spec=flavor.snapshot(), pool=pool, phase="Running",
-                        secondary_phase="Running", nodes_assigned_at=now, start_time=now)  # fmt: skip
+            TrainingJob(
+                project=project,
+                name=f"j{i}",
+                algorithm=algorithm,
+                algorithm_spec={"name": "a", "engine": engine.snapshot()},
+                engine=engine,
+                flavor=flavor,
+                flavor_spec=flavor.snapshot(),
+                pool=pool,
+                phase="Running",
+                secondary_phase="Running",
+                nodes_assigned_at=now,
+                start_time=now,
+            )  # fmt: skip
             for i in range(rows)
         ]
     )
     TrainingTask.objects.bulk_create(
-        [TrainingTask(job=job, index=0, name="worker-0", status="running", heartbeat_at=now, running_at=now) for job in jobs]
+        [
+            TrainingTask(job=job, index=0, name="worker-0", status="running", heartbeat_at=now, running_at=now)
+            for job in jobs
+        ]
     )
     try:
         timings, queries = [], []

@@ -87,13 +87,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"token for project {args.project} ({project_id}), expires {response.json()['token']['expires_at']}")
 
     # 2. 获取训练作业支持的公共规格
-    flavors = expect(client.get(f"/v2/{project_id}/training-job-flavors", params={"flavor_type": "CPU"}), 200, "Listing flavors").json()
+    flavors = expect(
+        client.get(f"/v2/{project_id}/training-job-flavors", params={"flavor_type": "CPU"}), 200, "Listing flavors"
+    ).json()
     if args.flavor:
         flavor = next((f for f in flavors["flavors"] if f["flavor_id"] == args.flavor), None)
     else:
         flavor = next((f for f in flavors["flavors"] if f["flavor_info"]["max_num"] >= 1), None)
     if flavor is None:
-        print("No usable CPU flavor: " + ", ".join(f"{f['flavor_id']} (max_num {f['flavor_info']['max_num']})" for f in flavors["flavors"]), file=sys.stderr)
+        print(
+            "No usable CPU flavor: "
+            + ", ".join(f"{f['flavor_id']} (max_num {f['flavor_info']['max_num']})" for f in flavors["flavors"]),
+            file=sys.stderr,
+        )
         return 2
     print(f"flavor {flavor['flavor_id']}: {flavor['flavor_name']}, max_num {flavor['flavor_info']['max_num']}")
 
@@ -101,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     engines = expect(client.get(f"/v2/{project_id}/job/training-job-engines"), 200, "Listing engines").json()
     engine = next((e for e in engines["items"] if e["engine_name"] == args.engine_name), None)
     if engine is None:
-        print(f"No {args.engine_name} engine; the console lists: {[e['engine_id'] for e in engines['items']]}", file=sys.stderr)
+        print(
+            f"No {args.engine_name} engine; the console lists: {[e['engine_id'] for e in engines['items']]}",
+            file=sys.stderr,
+        )
         return 2
     print(f"engine {engine['engine_name']} {engine['engine_version']}")
 
@@ -123,13 +132,27 @@ def main(argv: list[str] | None = None) -> int:
                         "name": "dist",
                         "description": "",
                         "value": "False",
-                        "constraint": {"editable": True, "required": False, "sensitive": False, "type": "Boolean", "valid_range": [], "valid_type": "None"},
+                        "constraint": {
+                            "editable": True,
+                            "required": False,
+                            "sensitive": False,
+                            "type": "Boolean",
+                            "valid_range": [],
+                            "valid_type": "None",
+                        },
                     },
                     {
                         "name": "world_size",
                         "description": "",
                         "value": "1",
-                        "constraint": {"editable": True, "required": False, "sensitive": False, "type": "Integer", "valid_range": [], "valid_type": "None"},
+                        "constraint": {
+                            "editable": True,
+                            "required": False,
+                            "sensitive": False,
+                            "type": "Integer",
+                            "valid_range": [],
+                            "valid_type": "None",
+                        },
                     },
                 ],
                 "parameters_customization": True,
@@ -192,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  | {line}")
 
     # 8. 查询训练作业指定任务的运行指标
-    metrics = expect(client.get(f"/v2/{project_id}/training-jobs/{job_id}/metrics/{task}"), 200, "Reading metrics").json()
+    metrics = expect(
+        client.get(f"/v2/{project_id}/training-jobs/{job_id}/metrics/{task}"), 200, "Reading metrics"
+    ).json()
     for series in metrics["metrics"]:
         known = [v for v in series["value"] if v != -1]
         print(f"  {series['metric']}: {len(series['value'])} samples, peak {max(known) if known else -1}")

@@ -14,6 +14,12 @@ mkdir -p "$CONSOLE_VAR_DIR"
 
 bash scripts/compile-messages.sh
 
+# The layers (one way down) and the style are part of the suite: a cycle or a drift fails it.
+echo "Checking layers (import-linter) and style (ruff)"
+.venv/bin/lint-imports --no-cache
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?

@@ -170,9 +170,24 @@ class WorkerProcess:
     def start(self):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         command = [
-            sys.executable, "-m", "celery", "-A", "console", "worker",
-            "--loglevel", "INFO", "--concurrency", "1", "--pool", "prefork",
-            "--queues", self.queues, "--hostname", f"{self.name}@%h", "--without-mingle", "--without-gossip",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "console",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "1",
+            "--pool",
+            "prefork",
+            "--queues",
+            self.queues,
+            "--hostname",
+            f"{self.name}@%h",
+            "--without-mingle",
+            "--without-gossip",
         ]
         if self.beat:
             command += ["--beat", "--schedule", str(settings.VAR_DIR / f"beat-{self.name}")]

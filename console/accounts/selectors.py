@@ -25,9 +25,7 @@ def project_role(*, user, project: Project) -> str | None:
     """The user's role in the project (site administrators act as project admins)."""
     if is_site_admin(user):
         return Role.ADMIN
-    return (
-        Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
-    )
+    return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
 
 
 def project_for_member(*, user, project_id: str) -> tuple[Project, str]:

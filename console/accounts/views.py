@@ -20,8 +20,8 @@ from console.accounts.forms import (
 )
 from console.accounts.models import Membership, Organization, Role
 from console.accounts.permissions import project_view, site_admin_required
-from console.core.htmx import paginate, query_without_page, redirect_after_post, render_page
 from console.core.forms import apply_validation_error
+from console.core.htmx import paginate, query_without_page, redirect_after_post, render_page
 
 User = get_user_model()
 
@@ -242,7 +242,9 @@ def user_action(request, user_id, action):
             messages.success(request, _("%(user)s activated.") % {"user": user.username})
         elif action == "reset-password":
             password = services.user_reset_password(actor=request.user, user=user)
-            return render(request, "accounts/user_created.html", {"new_user": user, "password": password, "reset": True})
+            return render(
+                request, "accounts/user_created.html", {"new_user": user, "password": password, "reset": True}
+            )
         elif action in ("grant-admin", "revoke-admin"):
             services.user_set_site_admin(actor=request.user, user=user, site_admin=action == "grant-admin")
             messages.success(request, _("Rights of %(user)s updated.") % {"user": user.username})

@@ -42,7 +42,11 @@ class AgencyOut(Schema):
     agency_name: str
 
 
-_AGENCY_CODES = {"suffix_length": "ModelArts.2001", "suffix_chars": "ModelArts.2001", "agency_name_suffix": "ModelArts.2001"}
+_AGENCY_CODES = {
+    "suffix_length": "ModelArts.2001",
+    "suffix_chars": "ModelArts.2001",
+    "agency_name_suffix": "ModelArts.2001",
+}
 
 
 @router.post(
@@ -167,9 +171,7 @@ def create_authorization(request, project_id: str, payload: AuthorizationIn):
             raise ApiError("ModelArts.2005", _("secret_key: a credential authorization needs the secret key."))
         kwargs.update(access_key=payload.content, secret_key=payload.secret_key)
     try:
-        services.authorization_create(
-            actor=scope.user, project=scope.project, user=user, type=payload.type, **kwargs
-        )
+        services.authorization_create(actor=scope.user, project=scope.project, user=user, type=payload.type, **kwargs)
     except ValidationError as error:
         raise from_validation_error(error, codes=_AUTH_CODES) from None
     return Status(200, {"result": True})
@@ -185,27 +187,30 @@ def list_authorizations(request, project_id: str, query: Query[AuthorizationQuer
     authorizations = selectors.authorization_list(project=scope.project, sort_by=query.sort_by, order=query.order)
     total = authorizations.count()
     page = authorizations[query.offset : query.offset + query.limit]
-    return Status(200, {
-        "auth": [
-            {
-                "create_time": _ms(a.created_at),
-                "user_id": ALL_USERS if a.user_id is None else a.user.profile.user_id_hex,
-                "user_name": a.user_label,
-                "type": a.type,
-                # The access key for credentials; the secret never leaves the database.
-                "content": a.content,
-            }
-            for a in page
-        ],
-        "total_count": total,
-    })
+    return Status(
+        200,
+        {
+            "auth": [
+                {
+                    "create_time": _ms(a.created_at),
+                    "user_id": ALL_USERS if a.user_id is None else a.user.profile.user_id_hex,
+                    "user_name": a.user_label,
+                    "type": a.type,
+                    # The access key for credentials; the secret never leaves the database.
+                    "content": a.content,
+                }
+                for a in page
+            ],
+            "total_count": total,
+        },
+    )
 
 
 @router.delete(
     "/v2/{project_id}/authorizations",
     response=with_errors({200: DeleteResultOut}, *AUTHED, 404),
     summary="Delete authorization",
-    description='Deletes one user\'s authorization, or with user_id=all-users the all-users one.',
+    description="Deletes one user's authorization, or with user_id=all-users the all-users one.",
     exclude_none=True,
 )
 def delete_authorization(request, project_id: str, query: Query[DeleteQuery]):

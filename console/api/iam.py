@@ -108,9 +108,7 @@ def _iso(moment) -> str:
 def create_token(request, response: HttpResponse, payload: TokenRequest):
     identity = payload.auth.identity
     if identity.methods != ["password"]:
-        raise ApiError(
-            "ModelArts.0114", 'auth.identity.methods: only ["password"] is supported by this console.'
-        )
+        raise ApiError("ModelArts.0114", 'auth.identity.methods: only ["password"] is supported by this console.')
     user_in = identity.password.user
     raw, token, role = token_issue(
         request=request,

@@ -28,7 +28,7 @@ class ErrorOut(Schema):
 
 def with_errors(ok: dict, *statuses: int) -> dict:
     """A ninja `response=` mapping: the success schemas plus the seed's error body for `statuses`."""
-    return {**ok, **{status: ErrorOut for status in statuses}}
+    return {**ok, **dict.fromkeys(statuses, ErrorOut)}
 
 
 # Every operation that takes a token can answer these.

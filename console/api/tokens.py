@@ -71,9 +71,7 @@ def token_issue(*, request, username: str, password: str, domain_name: str, proj
     organization = getattr(getattr(user, "profile", None), "organization", None)
     if organization is None or organization.name.lower() != domain_name.strip().lower():
         # A right password with a wrong domain is still a failed attempt for the lockout.
-        user_login_failed.send(
-            sender=__name__, credentials={"username": username}, request=request
-        )
+        user_login_failed.send(sender=__name__, credentials={"username": username}, request=request)
         if getattr(request, "axes_locked_out", False):
             request.axes_locked_out = False
             raise _locked_out()
@@ -128,9 +126,7 @@ def token_resolve(raw: str | None) -> ApiToken:
             ),
         )
     if token.expires_at <= timezone.now():
-        raise ApiError(
-            "ModelArts.0103", _("The token has expired. Request a new token from POST /v3/auth/tokens.")
-        )
+        raise ApiError("ModelArts.0103", _("The token has expired. Request a new token from POST /v3/auth/tokens."))
     return token
 
 
@@ -164,8 +160,6 @@ def scope_for(token: ApiToken, project_id: str, *, role: str = Role.VIEWER) -> S
         raise ApiError("ModelArts.0106", _("You are no longer a member of this project."))
     if ROLE_RANK[current] < ROLE_RANK[role]:
         if role == Role.ADMIN:
-            raise ApiError(
-                "ModelArts.0108", _("Only project administrators may manage agencies and authorizations.")
-            )
+            raise ApiError("ModelArts.0108", _("Only project administrators may manage agencies and authorizations."))
         raise ApiError("ModelArts.0107", _("Your role in this project (viewer) may read but not change anything."))
     return Scope(user=token.user, project=token.project, role=current, token=token)

@@ -100,7 +100,9 @@ def _algorithm_kwargs(payload: AlgorithmIn) -> dict:
     if payload.resource_requirements:
         raise ApiError(
             "ModelArts.0202",
-            _("resource_requirements: this console does not support resource requirements; send [] (the job chooses its flavor)."),
+            _(
+                "resource_requirements: this console does not support resource requirements; send [] (the job chooses its flavor)."
+            ),
         )
     config = payload.job_config
     return {
@@ -159,15 +161,18 @@ def list_algorithms(request, project_id: str, query: Query[AlgorithmQuery]):
     algorithms = algorithms.order_by(f"-{field}" if query.order == "desc" else field, "pk")
     total = algorithms.count()
     items = [payloads.algorithm_payload(a) for a in algorithms[query.offset : query.offset + query.limit]]
-    return Status(200, {
-        "total": total,
-        "count": len(items),
-        "limit": query.limit,
-        "offset": query.offset,
-        "sort_by": query.sort_by,
-        "order": query.order,
-        "items": items,
-    })
+    return Status(
+        200,
+        {
+            "total": total,
+            "count": len(items),
+            "limit": query.limit,
+            "offset": query.offset,
+            "sort_by": query.sort_by,
+            "order": query.order,
+            "items": items,
+        },
+    )
 
 
 @router.get(
@@ -233,7 +238,9 @@ def _job_in_project(scope: Scope, job_id: str) -> TrainingJob:
     try:
         return selectors.job_get(user=scope.user, project=scope.project, job_id=job_id)
     except Http404:
-        raise ApiError("ModelArts.1006", _("There is no training job %(id)s in this project.") % {"id": job_id}) from None
+        raise ApiError(
+            "ModelArts.1006", _("There is no training job %(id)s in this project.") % {"id": job_id}
+        ) from None
 
 
 def _pool_for(pool_id: str | None) -> Pool | None:
@@ -241,7 +248,9 @@ def _pool_for(pool_id: str | None) -> Pool | None:
         return None
     pool = Pool.objects.filter(name=pool_id).first()
     if pool is None:
-        raise ApiError("ModelArts.1011", _("spec.resource.pool_id: there is no node pool named %(pool)s.") % {"pool": pool_id})
+        raise ApiError(
+            "ModelArts.1011", _("spec.resource.pool_id: there is no node pool named %(pool)s.") % {"pool": pool_id}
+        )
     return pool
 
 
@@ -251,7 +260,8 @@ def _algorithm_for_job(scope: Scope, algorithm_id: str) -> Algorithm:
     except Http404:
         raise ApiError(
             "ModelArts.1011",
-            "algorithm.id: " + _("Unknown algorithm %(id)s: choose an algorithm of this project.") % {"id": algorithm_id},
+            "algorithm.id: "
+            + _("Unknown algorithm %(id)s: choose an algorithm of this project.") % {"id": algorithm_id},
         ) from None
 
 
@@ -343,15 +353,18 @@ def search_training_jobs(request, project_id: str, payload: JobSearchIn):
     jobs = jobs.order_by(f"-{field}" if payload.order == "desc" else field, "-pk")
     total = jobs.count()
     items = [payloads.job_payload(job) for job in jobs[payload.offset : payload.offset + payload.limit]]
-    return Status(200, {
-        "total": total,
-        "count": len(items),
-        "limit": payload.limit,
-        "offset": payload.offset,
-        "sort_by": payload.sort_by,
-        "order": payload.order,
-        "items": items,
-    })
+    return Status(
+        200,
+        {
+            "total": total,
+            "count": len(items),
+            "limit": payload.limit,
+            "offset": payload.offset,
+            "sort_by": payload.sort_by,
+            "order": payload.order,
+            "items": items,
+        },
+    )
 
 
 @router.post(
@@ -422,7 +435,8 @@ def training_log_url(request, project_id: str, training_job_id: str, task_id: st
     if task.started_at is None and not task.log_bytes:
         raise ApiError(
             "ModelArts.1009",
-            _("%(task)s has not started yet, so it has no log. Ask again once the job is Running.") % {"task": task.name},
+            _("%(task)s has not started yet, so it has no log. Ask again once the job is Running.")
+            % {"task": task.name},
         )
     disposition = logs.DOWNLOAD if content_type == "application/octet-stream" else logs.PREVIEW
     return Status(200, {"obs_url": logs.signed_log_url(request, job=job, task_name=task.name, disposition=disposition)})
@@ -444,4 +458,3 @@ def training_metrics(request, project_id: str, training_job_id: str, task_id: st
         # -1 as the seed writes it (an integer), not -1.0.
         series["value"] = [-1 if value == -1 else value for value in series["value"]]
     return Status(200, body)
-

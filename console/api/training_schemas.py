@@ -267,7 +267,9 @@ class JobAlgorithmIn(RequestBody):
 class ResourceIn(RequestBody):
     flavor_id: str = Field(min_length=1, max_length=64)
     node_count: StrictInt = Field(default=1, ge=1, le=64)
-    pool_id: str | None = Field(default=None, max_length=64, description="A node pool name; the default pool if omitted.")
+    pool_id: str | None = Field(
+        default=None, max_length=64, description="A node pool name; the default pool if omitted."
+    )
 
 
 class SpecIn(RequestBody):
@@ -316,8 +318,12 @@ class JobStatusOut(Schema):
     start_time: int
     node_count_metrics: list[list[int]] | None
     tasks: list[str]
-    task_statuses: list[TaskStatusOut] = Field(default_factory=list, description="Each task's exit code (-1 while it runs) and message.")
-    reason: str = Field(default="", description="Why the job is in this phase (waiting, failed, stopped); empty when running normally.")
+    task_statuses: list[TaskStatusOut] = Field(
+        default_factory=list, description="Each task's exit code (-1 while it runs) and message."
+    )
+    reason: str = Field(
+        default="", description="Why the job is in this phase (waiting, failed, stopped); empty when running normally."
+    )
 
 
 class ObsOut(Schema):

@@ -28,9 +28,7 @@ class AuditEntry(models.Model):
     object_type = models.CharField(_("object type"), max_length=64, db_index=True)
     object_id = models.CharField(max_length=64, blank=True)
     object_repr = models.CharField(max_length=255, blank=True)
-    project = models.ForeignKey(
-        "accounts.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    project = models.ForeignKey("accounts.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     project_name = models.CharField(max_length=64, blank=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)

@@ -5,9 +5,7 @@ from console.core.htmx import paginate, query_without_page, render_page
 
 @site_admin_required
 def audit_list(request):
-    filters = {
-        key: request.GET.get(key, "").strip() for key in ("actor", "action", "object_type", "project_id")
-    }
+    filters = {key: request.GET.get(key, "").strip() for key in ("actor", "action", "object_type", "project_id")}
     entries = audit_entry_list(**filters).select_related("project")
     return render_page(
         request,

@@ -12,8 +12,8 @@ from django.views.decorators.http import require_POST
 
 from console.accounts.models import Role
 from console.accounts.permissions import project_view
-from console.authorizations import selectors, services
 from console.authorization_pages.forms import AgencyForm, AuthorizationForm, ConfirmWordForm
+from console.authorizations import selectors, services
 from console.authorizations.models import Agency, Authorization
 from console.core.forms import apply_validation_error
 from console.core.htmx import paginate, query_without_page, redirect_after_post, render_page
@@ -136,9 +136,7 @@ def authorization_delete_batch(request):
     ids = [value for value in request.POST.getlist("authorization") if value.isdigit()]
     chosen = list(Authorization.objects.filter(project=request.project, pk__in=ids))
     if any(a.is_all_users for a in chosen):
-        messages.error(
-            request, _("The all-users authorization is deleted with its own button, after typing DELETE.")
-        )
+        messages.error(request, _("The all-users authorization is deleted with its own button, after typing DELETE."))
         return redirect_after_post(request, "authorizations:list", project_id=request.project.project_id)
     if not chosen:
         messages.error(request, _("Select the authorizations to delete."))

@@ -73,9 +73,7 @@ class Authorization(models.Model):
     )
     type = models.CharField(_("type"), max_length=10, choices=Type.choices, default=Type.AGENCY)
     # An agency in use cannot be deleted from under its authorizations.
-    agency = models.ForeignKey(
-        Agency, null=True, blank=True, on_delete=models.PROTECT, related_name="authorizations"
-    )
+    agency = models.ForeignKey(Agency, null=True, blank=True, on_delete=models.PROTECT, related_name="authorizations")
     access_key = models.CharField(_("access key"), max_length=128, blank=True)
     secret_encrypted = models.TextField(blank=True, editable=False)
     created_by = models.ForeignKey(

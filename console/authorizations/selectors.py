@@ -47,9 +47,7 @@ def authorizations_applying_to(authorizations, *, user):
 
 def authorization_for(*, project, user) -> Authorization | None:
     """The authorization of `user` (None = all-users) in the project, if any."""
-    return (
-        Authorization.objects.filter(project=project, user=user).select_related("user", "agency").first()
-    )
+    return Authorization.objects.filter(project=project, user=user).select_related("user", "agency").first()
 
 
 def authorization_for_iam_id(*, project, user_id: str) -> Authorization | None:
@@ -72,7 +70,5 @@ def user_by_iam_id(*, project, user_id: str):
 def users_authorizable(*, project):
     """Members of the project, for the "authorize a user" form."""
     return (
-        User.objects.filter(memberships__project=project, is_active=True)
-        .select_related("profile")
-        .order_by("username")
+        User.objects.filter(memberships__project=project, is_active=True).select_related("profile").order_by("username")
     )

@@ -61,7 +61,9 @@ def agency_create(
     if not all_buckets and not buckets:
         raise ValidationError({"buckets": _("Choose at least one bucket, or all buckets.")})
     if Agency.objects.filter(project=project, name=name).exists():
-        raise ValidationError({"agency_name_suffix": _("This project already has an agency named %(name)s.") % {"name": name}})
+        raise ValidationError(
+            {"agency_name_suffix": _("This project already has an agency named %(name)s.") % {"name": name}}
+        )
     try:
         with transaction.atomic():
             agency = Agency.objects.create(
@@ -189,9 +191,7 @@ def agency_delete(*, actor, agency: Agency) -> None:
     in_use = agency.authorizations.count()
     if in_use:
         raise ValidationError(
-            _(
-                "Agency %(name)s is used by %(count)d authorization(s); delete those authorizations first."
-            )
+            _("Agency %(name)s is used by %(count)d authorization(s); delete those authorizations first.")
             % {"name": agency.name, "count": in_use},
             code="agency_in_use",
         )

@@ -39,7 +39,9 @@ def _database():
     pool = connection.settings_dict.get("OPTIONS", {}).get("pool")
     if pool:
         return True, str(_("%(vendor)s, pool of %(min)s–%(max)s connections per process")) % {
-            "vendor": connection.vendor, "min": pool["min_size"], "max": pool["max_size"],
+            "vendor": connection.vendor,
+            "min": pool["min_size"],
+            "max": pool["max_size"],
         }
     if getattr(settings, "DATABASE_POOL_MISSING", False):
         return True, str(_("%(vendor)s, no connection pool: psycopg-pool is not installed")) % {

@@ -166,7 +166,9 @@ def _jobs_on(nodes: list[Node]) -> dict[int, list[Occupant]]:
     return by_node
 
 
-def action_preview(*, pool: Pool, action: str, scope: str, node_ids: list, now: datetime | None = None) -> ActionPreview:
+def action_preview(
+    *, pool: Pool, action: str, scope: str, node_ids: list, now: datetime | None = None
+) -> ActionPreview:
     """What Delete/Unsubscribe/Release would do to these nodes of `pool`. Reads only; raises on malformed input."""
     now = now or timezone.now()
     action, scope = parse_action(action), parse_scope(scope)
@@ -234,10 +236,7 @@ def nodes_leave_pool(
     if pool is None:
         raise ValidationError(_("This pool no longer exists."), code="pool_gone")
     nodes = list(
-        Node.objects.select_for_update(of=("self",))
-        .select_related("pool")
-        .filter(pool=pool, pk__in=ids)
-        .order_by("pk")
+        Node.objects.select_for_update(of=("self",)).select_related("pool").filter(pool=pool, pk__in=ids).order_by("pk")
     )
     unknown = [i for i in ids if i not in {n.pk for n in nodes}]
     if unknown:
@@ -355,14 +354,18 @@ def node_billing_update(*, actor, node: Node, subscription_end: datetime | None,
         raise ValidationError(_("Node “%(node)s” has already left its pool.") % {"node": node.name})
     if node.pool.billing_mode != BillingMode.YEARLY_MONTHLY:
         raise ValidationError(
-            _("Subscription dates and the legacy flag apply to nodes of yearly/monthly pools only; “%(pool)s” is pay-per-use.")
+            _(
+                "Subscription dates and the legacy flag apply to nodes of yearly/monthly pools only; “%(pool)s” is pay-per-use."
+            )
             % {"pool": node.pool.name}
         )
     start = node.subscription_start or node.registered_at
     if subscription_end is not None and start is not None and subscription_end <= start:
         raise ValidationError(
-            {"subscription_end": _("The subscription must end after it started (%(start)s).")
-             % {"start": timezone.localtime(start).strftime("%Y-%m-%d %H:%M")}}
+            {
+                "subscription_end": _("The subscription must end after it started (%(start)s).")
+                % {"start": timezone.localtime(start).strftime("%Y-%m-%d %H:%M")}
+            }
         )
     before = {"subscription_end": _iso(node.subscription_end), "legacy": node.legacy}
     node.subscription_end = subscription_end
@@ -534,7 +537,11 @@ def pool_delete(*, actor, pool: Pool, confirmation: str) -> None:
         Pool.objects.filter(pk=heir.pk).update(is_default=True)
         facts["new_default"] = heir.name
     audit_record(
-        actor=actor, action="pool.delete", object_type="pool", object_id=str(pool_pk), object_repr=facts["name"],
+        actor=actor,
+        action="pool.delete",
+        object_type="pool",
+        object_id=str(pool_pk),
+        object_repr=facts["name"],
         before=facts,
     )
 

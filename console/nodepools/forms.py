@@ -18,7 +18,9 @@ class PoolForm(forms.Form):
         label=_("Billing mode"),
         choices=BillingMode.choices,
         initial=BillingMode.PAY_PER_USE,
-        help_text=_("Pay-per-use (按需计费): nodes are deleted. Yearly/monthly (包年/包月): nodes are unsubscribed or released."),
+        help_text=_(
+            "Pay-per-use (按需计费): nodes are deleted. Yearly/monthly (包年/包月): nodes are unsubscribed or released."
+        ),
     )
     hourly_price = forms.DecimalField(
         label=_("Price per node-hour"),
@@ -42,7 +44,9 @@ class PoolForm(forms.Form):
         max_value=60,
         initial=1,
         required=False,
-        help_text=_("Yearly/monthly only: a node joining the pool is subscribed for this long (12 = yearly) unless its own end date is set."),
+        help_text=_(
+            "Yearly/monthly only: a node joining the pool is subscribed for this long (12 = yearly) unless its own end date is set."
+        ),
     )
 
     def __init__(self, *args, pool: Pool | None = None, **kwargs):

@@ -81,6 +81,7 @@ def action_display(action: Action) -> str:
         return label
     return f"{label} ({ACTION_SEED_LABELS[action]})"
 
+
 SUBSCRIPTION_LABELS = {
     Subscription.PAY_PER_USE: gettext_lazy("Pay-per-use"),
     Subscription.ACTIVE: gettext_lazy("Active"),

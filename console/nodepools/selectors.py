@@ -207,8 +207,13 @@ def pool_list_rows(*, now: datetime | None = None) -> list[dict]:
                 "pool": pool,
                 "capacity": _capacity(rows),
                 "state_counts": [(s, counts.get(s, 0)) for s in STATE_ORDER if counts.get(s)],
-                "attention": sum(1 for r in rows if r.billing.subscription != rules.Subscription.ACTIVE
-                                 and r.billing.facts.yearly_monthly and not r.node.legacy),
+                "attention": sum(
+                    1
+                    for r in rows
+                    if r.billing.subscription != rules.Subscription.ACTIVE
+                    and r.billing.facts.yearly_monthly
+                    and not r.node.legacy
+                ),
             }
         )
     return result
@@ -246,7 +251,8 @@ def pool_page(*, pool: Pool, now: datetime | None = None) -> PoolPage:
     in_grace = [
         r
         for r in rows
-        if r.state != NodeState.DELETING and not r.node.legacy
+        if r.state != NodeState.DELETING
+        and not r.node.legacy
         and r.billing.subscription in (rules.Subscription.GRACE, rules.Subscription.EXPIRED)
     ]
     jobs = pool_activity(pool)

@@ -140,9 +140,7 @@ def node_register(*, name: str, pool_name: str, worker_name: str, facts: NodeFac
 def node_heartbeat(*, node_id: int) -> bool:
     """The worker is alive. False when the node was removed meanwhile (the worker then leaves its pool)."""
     now = timezone.now()
-    updated = Node.objects.filter(pk=node_id, state__in=MEMBER_STATES, removed_at__isnull=True).update(
-        heartbeat_at=now
-    )
+    updated = Node.objects.filter(pk=node_id, state__in=MEMBER_STATES, removed_at__isnull=True).update(heartbeat_at=now)
     if updated:
         # Back from a silence: Abnormal was only about the missing heartbeats.
         Node.objects.filter(pk=node_id, state=NodeState.ABNORMAL).update(state=NodeState.AVAILABLE)

@@ -19,9 +19,7 @@ from console.nodepools.rules import Scope
 
 @site_admin_required
 def pool_list(request):
-    return render_page(
-        request, "nodepools/pool_list.html", {"rows": selectors.pool_list_rows()}, fragment="pool-table"
-    )
+    return render_page(request, "nodepools/pool_list.html", {"rows": selectors.pool_list_rows()}, fragment="pool-table")
 
 
 @site_admin_required

@@ -9,15 +9,25 @@ from console.storage.models import Bucket
 
 class BucketAdminForm(forms.ModelForm):
     new_secret_key = forms.CharField(
-        label="Secret key", required=False, widget=forms.PasswordInput(render_value=False),
+        label="Secret key",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
         help_text="Leave empty to keep the stored secret. Stored encrypted, never shown.",
     )
 
     class Meta:
         model = Bucket
         fields = [
-            "project", "name", "kind", "description", "local_root",
-            "endpoint_url", "region", "s3_bucket", "prefix", "access_key",
+            "project",
+            "name",
+            "kind",
+            "description",
+            "local_root",
+            "endpoint_url",
+            "region",
+            "s3_bucket",
+            "prefix",
+            "access_key",
         ]
 
     def clean_local_root(self):

@@ -122,12 +122,18 @@ class BucketForm(forms.Form):
         label=_("S3 bucket"), max_length=63, required=False, help_text=_("S3 only. Empty = the bucket name above.")
     )
     prefix = forms.CharField(
-        label=_("Key prefix"), max_length=500, required=False, help_text=_("S3 only. Keep the bucket inside this folder.")
+        label=_("Key prefix"),
+        max_length=500,
+        required=False,
+        help_text=_("S3 only. Keep the bucket inside this folder."),
     )
     access_key = forms.CharField(label=_("Access key"), max_length=128, required=False)
     # Write-only: never rendered back.
     secret_key = forms.CharField(
-        label=_("Secret key"), max_length=256, required=False, widget=forms.PasswordInput(render_value=False),
+        label=_("Secret key"),
+        max_length=256,
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
         help_text=_("Stored encrypted and never shown again."),
     )
 

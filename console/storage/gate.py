@@ -39,7 +39,7 @@ from console.accounts.selectors import project_role
 from console.authorizations.models import Authorization
 from console.storage.backends import StorageBackend, backend_for
 from console.storage.backends.base import BackendFolderReader
-from console.storage.paths import PathError, ObsPath, folder_key, parse_obs_path
+from console.storage.paths import ObsPath, PathError, folder_key, parse_obs_path
 
 READ = "read"
 WRITE = "write"
@@ -88,8 +88,7 @@ class StoragePathInvalid(StorageRefused, ValidationError):
 PATH_MESSAGES = {
     "path_empty": gettext_lazy("The path is empty. Enter a path such as obs://bucket/folder/."),
     "path_form": gettext_lazy(
-        "The path must start with obs:// (for example obs://bucket/folder/) "
-        "or with / (for example /bucket/folder/)."
+        "The path must start with obs:// (for example obs://bucket/folder/) or with / (for example /bucket/folder/)."
     ),
     "path_no_bucket": gettext_lazy("The path names no bucket. Enter a path such as obs://bucket/folder/."),
     "path_bad_bucket": gettext_lazy(
@@ -99,8 +98,7 @@ PATH_MESSAGES = {
         "an IP address."
     ),
     "path_escape": gettext_lazy(
-        "The path leaves its bucket: '..' segments, and links that point outside the "
-        "bucket, are not allowed."
+        "The path leaves its bucket: '..' segments, and links that point outside the bucket, are not allowed."
     ),
     "path_dot_segment": gettext_lazy("The path may not contain '.' segments (such as a/./b)."),
     "path_backslash": gettext_lazy("The path may not contain backslashes (\\); use / to separate folders."),
@@ -119,15 +117,13 @@ PATH_MESSAGES = {
         "some systems; rename the file or folder."
     ),
     "path_double_slash": gettext_lazy(
-        "The path may not contain empty folder names: no doubled slashes (//) and no "
-        "absolute path inside the bucket."
+        "The path may not contain empty folder names: no doubled slashes (//) and no absolute path inside the bucket."
     ),
     "path_too_long": gettext_lazy(
         "The object key is %(length)s bytes long; at most %(limit)s bytes (UTF-8) are allowed."
     ),
     "path_name_too_long": gettext_lazy(
-        "The name %(shown)s is %(length)s bytes long; a file or folder name may have at most "
-        "%(limit)s bytes (UTF-8)."
+        "The name %(shown)s is %(length)s bytes long; a file or folder name may have at most %(limit)s bytes (UTF-8)."
     ),
     "path_not_folder": gettext_lazy("The path %(path)s is a file; a folder path ending with / is needed here."),
     "path_bad_name": gettext_lazy("The name %(name)s is not a single file or folder name."),
@@ -184,8 +180,7 @@ def _no_authorization_message(project) -> str:
 
 def folder_required_message(path: ObsPath | str) -> str:
     return _(
-        "Select a folder: the weights path must be the model folder itself (必须选择到模型文件夹); "
-        "%(path)s is a file."
+        "Select a folder: the weights path must be the model folder itself (必须选择到模型文件夹); %(path)s is a file."
     ) % {"path": str(path)}
 
 

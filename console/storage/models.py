@@ -26,7 +26,6 @@ from console.storage.paths import PathError, validate_bucket
 # Stored secrets are encrypted by console.core.secrets (imported here for the models below).
 
 
-
 # --- buckets ----------------------------------------------------------------------
 
 

@@ -31,6 +31,4 @@ def upload_file(
         total = os.fstat(source.fileno()).st_size
         if progress:
             progress(0, total)
-        return backend.write_stream(
-            key, source, size=total, part_size=part_size, progress=progress
-        )
+        return backend.write_stream(key, source, size=total, part_size=part_size, progress=progress)

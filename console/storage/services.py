@@ -47,7 +47,9 @@ def _check_s3_reachable(bucket: Bucket, secret_key: str) -> None:
     config.pop("kind")
     try:
         # Short timeouts and one attempt: the administrator is waiting on the form.
-        backend = S3Backend(**{k: v for k, v in config.items() if v is not None}, connect_timeout=5, read_timeout=10, max_attempts=1)
+        backend = S3Backend(
+            **{k: v for k, v in config.items() if v is not None}, connect_timeout=5, read_timeout=10, max_attempts=1
+        )
         backend.list_dir("")
     except Exception as error:  # noqa: BLE001 — any failure is reported on the form, never a 500
         raise ValidationError(
@@ -83,7 +85,9 @@ def bucket_create(
         raise ValidationError({"kind": _("Choose a local folder or an S3-compatible bucket.")})
     if Bucket.objects.filter(name=name).exists():
         # Unique across the install: obs://name must resolve to one bucket everywhere.
-        raise ValidationError({"name": _("A bucket with this name already exists. Bucket names are unique across the console.")})
+        raise ValidationError(
+            {"name": _("A bucket with this name already exists. Bucket names are unique across the console.")}
+        )
     bucket = Bucket(project=project, name=name, kind=kind, description=description.strip())
     if kind == Bucket.Kind.S3:
         errors = {}
@@ -91,14 +95,18 @@ def bucket_create(
             try:
                 URLValidator(schemes=["http", "https"])(endpoint_url)
             except ValidationError:
-                errors["endpoint_url"] = _("Enter an http:// or https:// URL, such as https://obs.cn-north-4.myhuaweicloud.com.")
+                errors["endpoint_url"] = _(
+                    "Enter an http:// or https:// URL, such as https://obs.cn-north-4.myhuaweicloud.com."
+                )
         if prefix:
             try:
                 folder_key(prefix.strip())
             except PathError as error:
                 errors["prefix"] = gate.path_error_message(error)
         if bool(access_key) != bool(secret_key):
-            errors["secret_key"] = _("Enter both the access key and the secret key, or neither (to use the server's default credentials).")
+            errors["secret_key"] = _(
+                "Enter both the access key and the secret key, or neither (to use the server's default credentials)."
+            )
         if s3_bucket:
             try:
                 validate_bucket_name(s3_bucket)
@@ -130,7 +138,13 @@ def bucket_create(
         action="bucket.create",
         obj=bucket,
         project=project,
-        after={"name": name, "kind": kind, "endpoint_url": bucket.endpoint_url, "s3_bucket": bucket.s3_bucket, "prefix": bucket.prefix},
+        after={
+            "name": name,
+            "kind": kind,
+            "endpoint_url": bucket.endpoint_url,
+            "s3_bucket": bucket.s3_bucket,
+            "prefix": bucket.prefix,
+        },
     )
     return bucket
 
@@ -151,7 +165,8 @@ def bucket_delete(*, actor, bucket: Bucket) -> None:
     except Exception as error:  # noqa: BLE001
         if bucket.kind == Bucket.Kind.LOCAL:
             raise ValidationError(
-                _("The bucket's folder cannot be read (%(error)s); it was not deleted.") % {"error": _short_error(error)}
+                _("The bucket's folder cannot be read (%(error)s); it was not deleted.")
+                % {"error": _short_error(error)}
             ) from None
         # Unreachable S3: forgetting it loses nothing, the objects stay on the server.
         logger.warning("deleting unreachable S3 bucket %s: %s", bucket.name, error)
@@ -285,9 +300,7 @@ def object_delete(*, actor, project, path: str | ObsPath) -> int:
     try:
         entry = backend.stat(obs_path.key)
         if entry is None:
-            raise gate.StorageNotFound(
-                _("%(path)s does not exist (any more).") % {"path": obs_path.uri}, "not_found"
-            )
+            raise gate.StorageNotFound(_("%(path)s does not exist (any more).") % {"path": obs_path.uri}, "not_found")
         if entry.is_dir:
             folder = folder_key(obs_path.key)
             count = backend.delete_prefix(folder)

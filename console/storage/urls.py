@@ -11,5 +11,7 @@ urlpatterns = [
     path("projects/<str:project_id>/storage/download/", views.download, name="download"),
     path("projects/<str:project_id>/storage/picker/", views.picker, name="picker"),
     path("projects/<str:project_id>/storage/buckets/new/", views.bucket_create, name="bucket_create"),
-    path("projects/<str:project_id>/storage/buckets/<str:bucket_name>/delete/", views.bucket_delete, name="bucket_delete"),
+    path(
+        "projects/<str:project_id>/storage/buckets/<str:bucket_name>/delete/", views.bucket_delete, name="bucket_delete"
+    ),
 ]

@@ -59,7 +59,9 @@ def line_chart(
         label = top * fraction
         text = f"{label:.0f}" if top >= 10 else f"{label:.2g}"
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{gy:.1f}" y2="{gy:.1f}" class="chart-grid"/>')
-        parts.append(f'<text x="{LEFT - 6}" y="{gy + 4:.1f}" class="chart-axis" text-anchor="end">{escape(text)}</text>')
+        parts.append(
+            f'<text x="{LEFT - 6}" y="{gy + 4:.1f}" class="chart-axis" text-anchor="end">{escape(text)}</text>'
+        )
     for fraction in (0, 0.5, 1):
         parts.append(
             f'<text x="{LEFT + plot_w * fraction:.1f}" y="{HEIGHT - 6}" class="chart-axis" '
@@ -87,7 +89,9 @@ def line_chart(
             cx, cy = segment[0].split(",")
             parts.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{color}"/>')
         else:
-            parts.append(f'<polyline points="{" ".join(segment)}" fill="none" stroke="{color}" stroke-width="2" stroke-linejoin="round"/>')
+            parts.append(
+                f'<polyline points="{" ".join(segment)}" fill="none" stroke="{color}" stroke-width="2" stroke-linejoin="round"/>'
+            )
     if not values:
         parts.append(
             f'<text x="{LEFT + plot_w / 2:.0f}" y="{TOP + plot_h / 2:.0f}" class="chart-empty" text-anchor="middle">'

@@ -32,7 +32,9 @@ class AlgorithmForm(forms.Form):
     )  # fmt: skip
     code_dir = ObsFolderField(
         label=_("Code directory"),
-        help_text=_("The storage folder with the training code, such as obs://bucket/code/. It is copied to every node."),
+        help_text=_(
+            "The storage folder with the training code, such as obs://bucket/code/. It is copied to every node."
+        ),
     )
     boot_file = forms.CharField(
         label=_("Boot file"), max_length=1100,
@@ -77,7 +79,9 @@ def _filled(formset) -> list[dict]:
     return [f.cleaned_data for f in formset.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
 
 
-def algorithm_service_args(form: AlgorithmForm, inputs, outputs, parameters, *, algorithm: Algorithm | None = None) -> dict:
+def algorithm_service_args(
+    form: AlgorithmForm, inputs, outputs, parameters, *, algorithm: Algorithm | None = None
+) -> dict:
     """The service's keyword arguments, in the seed's shapes; editing ``algorithm``, its secrets left empty are kept."""
     definitions = []
     for row in _filled(parameters):
@@ -160,7 +164,9 @@ def output_field_name(name: str) -> str:
 
 
 class JobForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=64, help_text=_("Up to 64 letters, digits, underscores (_) and hyphens (-)."))
+    name = forms.CharField(
+        label=_("Name"), max_length=64, help_text=_("Up to 64 letters, digits, underscores (_) and hyphens (-).")
+    )
     description = forms.CharField(label=_("Description"), max_length=256, required=False)
     algorithm = forms.ModelChoiceField(label=_("Algorithm"), queryset=Algorithm.objects.none(), to_field_name="uuid")
     flavor = forms.ChoiceField(label=_("Flavor (公共规格)"))

@@ -224,7 +224,9 @@ def normalize_definitions(parameters) -> list[dict]:
             required = _as_bool(constraint.get("required"), False)
             sensitive = _as_bool(constraint.get("sensitive"), False)
         except ValueError:
-            errors.append(_("editable, required and sensitive of parameter %(name)s must be true or false.") % {"name": name})
+            errors.append(
+                _("editable, required and sensitive of parameter %(name)s must be true or false.") % {"name": name}
+            )
             continue
         valid_type = constraint.get("valid_type") or "None"
         if valid_type not in VALID_TYPES:
@@ -244,7 +246,8 @@ def normalize_definitions(parameters) -> list[dict]:
                     raise ValueError
             except (TypeError, ValueError):
                 errors.append(
-                    _("valid_range of parameter %(name)s must be [minimum, maximum] with minimum ≤ maximum.") % {"name": name}
+                    _("valid_range of parameter %(name)s must be [minimum, maximum] with minimum ≤ maximum.")
+                    % {"name": name}
                 )
                 continue
             if type_ == "Boolean":
@@ -254,9 +257,15 @@ def normalize_definitions(parameters) -> list[dict]:
             if not valid_range:
                 errors.append(_("valid_range of parameter %(name)s must list the allowed values.") % {"name": name})
                 continue
-            bad = [str(choice) for choice in valid_range if value_error({"name": name, "constraint": {"type": type_}}, str(choice))]
+            bad = [
+                str(choice)
+                for choice in valid_range
+                if value_error({"name": name, "constraint": {"type": type_}}, str(choice))
+            ]
             if bad:
-                errors.append(_("The choices of parameter %(name)s must all be of type %(type)s.") % {"name": name, "type": type_})
+                errors.append(
+                    _("The choices of parameter %(name)s must all be of type %(type)s.") % {"name": name, "type": type_}
+                )
                 continue
         definition = {
             "name": name,
@@ -330,7 +339,9 @@ def resolve_values(definitions: list[dict], given, *, customization: bool) -> li
         if name in supplied:
             value = supplied[name]
             if not constraint.get("editable", True) and value != default:
-                errors.append(_("Parameter %(name)s is not editable: it must keep the algorithm's value.") % {"name": name})
+                errors.append(
+                    _("Parameter %(name)s is not editable: it must keep the algorithm's value.") % {"name": name}
+                )
                 continue
         else:
             value = default
@@ -348,7 +359,9 @@ def resolve_values(definitions: list[dict], given, *, customization: bool) -> li
             continue
         if not customization:
             errors.append(
-                _("Parameter %(name)s is not defined by the algorithm, and the algorithm does not allow custom parameters.")
+                _(
+                    "Parameter %(name)s is not defined by the algorithm, and the algorithm does not allow custom parameters."
+                )
                 % {"name": name}
             )
             continue

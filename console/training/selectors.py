@@ -72,7 +72,9 @@ def flavor_availability(*, flavor: Flavor, pool: Pool | None, node_count: int = 
     if pool is None:
         return {"state": "none", "free": 0, "ahead": 0, "max_num": 0}
     live = [n for n in Node.objects.live().filter(pool=pool) if node_fits(n, flavor)]
-    busy = set(TrainingTask.objects.filter(status__in=OCCUPYING_STATUSES, node__in=live).values_list("node_id", flat=True))
+    busy = set(
+        TrainingTask.objects.filter(status__in=OCCUPYING_STATUSES, node__in=live).values_list("node_id", flat=True)
+    )
     free = [n for n in live if n.pk not in busy]
     ahead = TrainingJob.objects.filter(
         pool=pool, phase__in=(Phase.CREATING, Phase.PENDING), nodes_assigned_at__isnull=True, deleted_at__isnull=True
@@ -90,7 +92,9 @@ def flavor_availability(*, flavor: Flavor, pool: Pool | None, node_count: int = 
 
 
 def algorithm_list(*, user, project, search: str = ""):
-    algorithms = _in_project_of(Algorithm.objects.all(), user=user, project=project).select_related("engine", "created_by")
+    algorithms = _in_project_of(Algorithm.objects.all(), user=user, project=project).select_related(
+        "engine", "created_by"
+    )
     if search:
         algorithms = algorithms.filter(Q(name__icontains=search) | Q(description__icontains=search))
     return algorithms
@@ -169,7 +173,9 @@ def node_count_metrics(job: TrainingJob) -> list[list[int]] | None:
     """The seed's [[timestamp ms, running nodes], …]; null before anything happened (as at creation)."""
     points = [
         [int(at.timestamp() * 1000), n]
-        for at, n in JobEvent.objects.filter(job=job, running_nodes__isnull=False).order_by("at", "id").values_list("at", "running_nodes")
+        for at, n in JobEvent.objects.filter(job=job, running_nodes__isnull=False)
+        .order_by("at", "id")
+        .values_list("at", "running_nodes")
     ]
     if job.phase == Phase.CREATING and len(points) <= 1:
         return None
@@ -207,7 +213,9 @@ def task_log_stream(task: TrainingTask, *, batch: int = 500) -> Iterator[str]:
 
 def task_log_tail(task: TrainingTask, *, lines: int = 200) -> tuple[str, int]:
     """The last ``lines`` lines (for the first paint of the log panel) and the chunk number they end at."""
-    recent = list(TaskLogChunk.objects.filter(task=task).order_by("-seq").values_list("seq", "text")[:LOG_CHUNKS_PER_CALL])
+    recent = list(
+        TaskLogChunk.objects.filter(task=task).order_by("-seq").values_list("seq", "text")[:LOG_CHUNKS_PER_CALL]
+    )
     if not recent:
         return "", 0
     last = recent[0][0]

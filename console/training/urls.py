@@ -10,7 +10,11 @@ ALGORITHM = "projects/<str:project_id>/training/algorithms/<uuid:algorithm_id>/"
 urlpatterns = [
     path("projects/<str:project_id>/training/jobs/", views.job_list, name="job_list"),
     path("projects/<str:project_id>/training/jobs/create/", views.job_create, name="job_create"),
-    path("projects/<str:project_id>/training/jobs/create/fields/", views.job_algorithm_fields, name="job_algorithm_fields"),
+    path(
+        "projects/<str:project_id>/training/jobs/create/fields/",
+        views.job_algorithm_fields,
+        name="job_algorithm_fields",
+    ),
     path(JOB, views.job_detail, name="job_detail"),
     path(JOB + "row/", views.job_row, name="job_row"),
     path(JOB + "status/", views.job_status, name="job_status"),

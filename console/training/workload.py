@@ -188,7 +188,9 @@ class TrainingTaskRun(WorkloadRun):
             inputs[item["name"]] = local
             counts.append(f"{item['name']}: {count} file(s)")
         outputs = [
-            SyncTarget(name=item["name"], local_dir=workspace.folder("outputs", f"{item['name']}_0"), obs_url=item["obs_url"])
+            SyncTarget(
+                name=item["name"], local_dir=workspace.folder("outputs", f"{item['name']}_0"), obs_url=item["obs_url"]
+            )
             for item in self.job.outputs
         ]
         message = f"{self.name}: downloaded {', '.join(counts)} in {time.monotonic() - started:.1f} s."
@@ -219,7 +221,9 @@ class TrainingTaskRun(WorkloadRun):
         job = self.job
         if self.task.index == 0:
             port = free_port()
-            console.call(lambda: TrainingJob.objects.filter(pk=job.pk, master_port__isnull=True).update(master_port=port))
+            console.call(
+                lambda: TrainingJob.objects.filter(pk=job.pk, master_port__isnull=True).update(master_port=port)
+            )
         deadline = time.monotonic() + RENDEZVOUS_TIMEOUT
         while True:
             port = TrainingJob.objects.filter(pk=job.pk).values_list("master_port", flat=True).first()
@@ -278,7 +282,9 @@ class TrainingTaskRun(WorkloadRun):
         boot_name, python, master_addr, master_port = self._start_facts
         job, task = self.job, self.task
         distributed = (
-            f", rank {task.index} of {job.node_count} (master {master_addr}:{master_port})" if job.node_count > 1 else ""
+            f", rank {task.index} of {job.node_count} (master {master_addr}:{master_port})"
+            if job.node_count > 1
+            else ""
         )
         return f"Starting {boot_name} with {python} on {cores} core(s){distributed}."
 
@@ -450,5 +456,3 @@ class _EngineProbe:
 def engine_probe() -> NodeProbe:
     probe = _EngineProbe()
     return NodeProbe(facts=probe.facts, registered=probe.registered, changed=probe.changed)
-
-

@@ -180,9 +180,7 @@ def _run(
     with _step(report, "weights") as entry:
         architecture = template.architectures[0]
         try:
-            layout, origin = layouts.expected_layout(
-                template.layout, architecture, config, cache_dir=layout_cache_dir
-            )
+            layout, origin = layouts.expected_layout(template.layout, architecture, config, cache_dir=layout_cache_dir)
         except layouts.LayoutError as exc:
             raise _Failure("weights", [str(exc)]) from exc
         entry["layout_cache"] = origin

@@ -142,7 +142,5 @@ def compare_key_fields(
         elif found is not _MISSING and derived_standard is not None and name in derived_standard:
             derived = derived_standard[name]
             if derived is not None and not same_value(found, derived):
-                details.append(
-                    f"config.json: '{name}' is {found!r}, standard (derived by transformers) is {derived!r}"
-                )
+                details.append(f"config.json: '{name}' is {found!r}, standard (derived by transformers) is {derived!r}")
     return details

@@ -165,8 +165,7 @@ def _tensor_info(path: str, name: str, entry: object) -> TensorInfo:
         raise HeaderError(f"{path}: tensor {name!r} is not a whole number of bytes")
     if end - begin != bits // 8:
         raise HeaderError(
-            f"{path}: tensor {name!r} {dtype}{list(shape)} needs {bits // 8} bytes "
-            f"but data_offsets span {end - begin}"
+            f"{path}: tensor {name!r} {dtype}{list(shape)} needs {bits // 8} bytes but data_offsets span {end - begin}"
         )
     return TensorInfo(dtype, tuple(shape), begin, end, path)
 

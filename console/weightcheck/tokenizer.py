@@ -93,8 +93,7 @@ def check_transformers_tokenizer(reader: FolderReader, files: dict[str, int], vo
     if vocab_size is not None and largest >= vocab_size:
         token = next(t for t, i in vocab.items() if i == largest)
         raise TokenizerError(
-            f"token id {largest} ({token!r}) is outside the model's vocabulary "
-            f"(config.json vocab_size {vocab_size})"
+            f"token id {largest} ({token!r}) is outside the model's vocabulary (config.json vocab_size {vocab_size})"
         )
     return [f"tokenizer: {type(tokenizer).__name__}, {len(vocab)} tokens, loaded from {', '.join(vocabulary)}"]
 

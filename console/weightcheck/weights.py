@@ -66,9 +66,7 @@ def _listing(names: list[str] | set[str], what: str) -> str:
     return f"{what} ({len(ordered)}): {shown}{more}"
 
 
-def _read_index(
-    reader: FolderReader, files: dict[str, int], name: str, budget: TensorBudget | None
-) -> dict[str, str]:
+def _read_index(reader: FolderReader, files: dict[str, int], name: str, budget: TensorBudget | None) -> dict[str, str]:
     if files[name] > MAX_INDEX_BYTES:
         raise WeightsError([f"{name}: {files[name]} bytes, over the {MAX_INDEX_BYTES}-byte limit"])
     if budget is not None:
@@ -154,11 +152,15 @@ def _read_checkpoint(reader: FolderReader, files: dict[str, int], budget: Tensor
             else:
                 unusable_shards.append(f"{shard} is {what}")
     if missing_shards or unusable_shards:
-        details = [_listing(missing_shards, f"{index_name} names shard files that are missing")] if missing_shards else []
+        details = (
+            [_listing(missing_shards, f"{index_name} names shard files that are missing")] if missing_shards else []
+        )
         if unusable_shards:
             shown = "; ".join(unusable_shards[:MAX_LISTED])
             more = f" and {len(unusable_shards) - MAX_LISTED} more" if len(unusable_shards) > MAX_LISTED else ""
-            details.append(f"{index_name} names shard files that cannot be read ({len(unusable_shards)}): {shown}{more}")
+            details.append(
+                f"{index_name} names shard files that cannot be read ({len(unusable_shards)}): {shown}{more}"
+            )
         raise WeightsError(details)
 
     by_shard: dict[str, set[str]] = {}

@@ -36,13 +36,18 @@ def main() -> None:
     rank = int(os.environ.get("RANK", "0"))
     world_size = args.world_size if distributed else 1
     if distributed:
-        print(f"rank {rank}: joining gloo group of {world_size} at "
-              f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}", flush=True)
+        print(
+            f"rank {rank}: joining gloo group of {world_size} at "
+            f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}",
+            flush=True,
+        )
         dist.init_process_group(backend="gloo", init_method="env://", rank=rank, world_size=world_size)
         probe = torch.tensor([float(rank + 1)])
         dist.all_reduce(probe, op=dist.ReduceOp.SUM)
-        print(f"rank {rank}: all_reduce of ranks+1 = {probe.item():.0f} "
-              f"(expected {world_size * (world_size + 1) // 2})", flush=True)
+        print(
+            f"rank {rank}: all_reduce of ranks+1 = {probe.item():.0f} (expected {world_size * (world_size + 1) // 2})",
+            flush=True,
+        )
 
     # A small regression y = 3x - 1 + noise; each rank sees its own shard of the data.
     torch.manual_seed(1234 + rank)

@@ -55,7 +55,9 @@ def test_a_missing_suffix_is_an_empty_one(api_as, project_admin, project):
 
 
 def test_an_existing_agency_is_a_conflict(admin_api, project):
-    assert_error(admin_api.post(agency_path(project), {"agency_name_suffix": ""}), 409, "ModelArts.2002", "modelarts_agency")
+    assert_error(
+        admin_api.post(agency_path(project), {"agency_name_suffix": ""}), 409, "ModelArts.2002", "modelarts_agency"
+    )
     admin_api.post(agency_path(project), {"agency_name_suffix": "x"})
     assert_error(admin_api.post(agency_path(project), {"agency_name_suffix": "x"}), 409, "ModelArts.2002")
     assert Agency.objects.filter(project=project, name="ma_agency_x").count() == 1
@@ -103,7 +105,9 @@ def test_the_seeds_authorization_flow(admin_api, project, member, project_admin)
     """Create agency → authorize a user → list → delete one → delete all-users."""
     assert admin_api.post(agency_path(project), {"agency_name_suffix": "iam-user01"}).status_code == 200
     user_id = member.profile.user_id_hex
-    response = admin_api.post(auth_path(project), {"user_id": user_id, "type": "agency", "content": "ma_agency_iam-user01"})
+    response = admin_api.post(
+        auth_path(project), {"user_id": user_id, "type": "agency", "content": "ma_agency_iam-user01"}
+    )
     assert response.status_code == 200
     assert response.json() == {"result": True}
 
@@ -139,13 +143,17 @@ def test_deleting_all_users_takes_effect_at_once_through_the_storage_gate(admin_
         gate.storage_for(user=member, project=project, path=f"obs://{bucket.name}/data/")
     assert "若没有授权" in refused.value.message
     # Authorizing the user alone brings access back, again at once.
-    admin_api.post(auth_path(project), {"user_id": member.profile.user_id_hex, "type": "agency", "content": "modelarts_agency"})
+    admin_api.post(
+        auth_path(project), {"user_id": member.profile.user_id_hex, "type": "agency", "content": "modelarts_agency"}
+    )
     gate.storage_for(user=member, project=project, path=f"obs://{bucket.name}/data/")
 
 
 def test_all_users_can_be_set_again(admin_api, project):
     admin_api.delete(auth_path(project), user_id="all-users")
-    response = admin_api.post(auth_path(project), {"user_id": "all-users", "type": "agency", "content": "modelarts_agency"})
+    response = admin_api.post(
+        auth_path(project), {"user_id": "all-users", "type": "agency", "content": "modelarts_agency"}
+    )
     assert response.json() == {"result": True}
     assert Authorization.objects.filter(project=project, user__isnull=True).count() == 1
 
@@ -182,16 +190,47 @@ def test_a_credential_secret_is_stored_encrypted_and_never_returned(admin_api, p
     [
         ({"user_id": "0" * 32, "type": "agency", "content": "modelarts_agency"}, 400, "ModelArts.2003", "user_id"),
         ({"user_id": "MEMBER", "type": "agency", "content": "ma_agency_nope"}, 400, "ModelArts.2004", "ma_agency_nope"),
-        ({"user_id": "MEMBER", "type": "agency", "content": "modelarts_agency", "secret_key": "x"}, 400, "ModelArts.2005", "secret_key"),
+        (
+            {"user_id": "MEMBER", "type": "agency", "content": "modelarts_agency", "secret_key": "x"},
+            400,
+            "ModelArts.2005",
+            "secret_key",
+        ),
         ({"user_id": "MEMBER", "type": "credential", "content": "AK"}, 400, "ModelArts.2005", "secret_key"),
-        ({"user_id": "MEMBER", "type": "token", "content": "x"}, 400, "ModelArts.0202", "type: input should be 'agency' or 'credential'"),
+        (
+            {"user_id": "MEMBER", "type": "token", "content": "x"},
+            400,
+            "ModelArts.0202",
+            "type: input should be 'agency' or 'credential'",
+        ),
         ({"user_id": "MEMBER", "content": "modelarts_agency"}, 400, "ModelArts.0202", "type: is required"),
-        ({"user_id": "MEMBER", "type": "agency", "content": "modelarts_agency", "x": 1}, 400, "ModelArts.0202", "x: is not a known field"),
-        ({"user_id": 7, "type": "agency", "content": "modelarts_agency"}, 400, "ModelArts.0202", "user_id: input should be a valid string"),
+        (
+            {"user_id": "MEMBER", "type": "agency", "content": "modelarts_agency", "x": 1},
+            400,
+            "ModelArts.0202",
+            "x: is not a known field",
+        ),
+        (
+            {"user_id": 7, "type": "agency", "content": "modelarts_agency"},
+            400,
+            "ModelArts.0202",
+            "user_id: input should be a valid string",
+        ),
     ],
-    ids=["unknown-user", "unknown-agency", "secret-for-agency", "credential-without-secret", "bad-type", "no-type", "unknown-field", "user-id-not-string"],
+    ids=[
+        "unknown-user",
+        "unknown-agency",
+        "secret-for-agency",
+        "credential-without-secret",
+        "bad-type",
+        "no-type",
+        "unknown-field",
+        "user-id-not-string",
+    ],
 )
-def test_bad_authorizations_are_refused_and_nothing_is_written(admin_api, project, member, body, status, code, fragment):
+def test_bad_authorizations_are_refused_and_nothing_is_written(
+    admin_api, project, member, body, status, code, fragment
+):
     if body.get("user_id") == "MEMBER":
         body["user_id"] = member.profile.user_id_hex
     before = list(Authorization.objects.values_list("pk", flat=True))
@@ -222,7 +261,9 @@ def test_delete_needs_a_user_id(admin_api, project):
 
 
 def test_a_former_members_authorization_can_still_be_deleted(admin_api, project, member):
-    admin_api.post(auth_path(project), {"user_id": member.profile.user_id_hex, "type": "agency", "content": "modelarts_agency"})
+    admin_api.post(
+        auth_path(project), {"user_id": member.profile.user_id_hex, "type": "agency", "content": "modelarts_agency"}
+    )
     Membership.objects.filter(user=member).delete()
     assert admin_api.delete(auth_path(project), user_id=member.profile.user_id_hex).json() == {"result": True}
 
@@ -230,7 +271,9 @@ def test_a_former_members_authorization_can_still_be_deleted(admin_api, project,
 def test_the_list_sorts_and_pages(admin_api, project, make_member):
     users = [make_member(project, name) for name in ("carol", "alice", "bob")]
     for user in users:
-        admin_api.post(auth_path(project), {"user_id": user.profile.user_id_hex, "type": "agency", "content": "modelarts_agency"})
+        admin_api.post(
+            auth_path(project), {"user_id": user.profile.user_id_hex, "type": "agency", "content": "modelarts_agency"}
+        )
 
     def names(**params):
         body = admin_api.get(auth_path(project), **params).json()
@@ -263,7 +306,11 @@ def test_the_list_refuses_bad_parameters(admin_api, project, params, fragment):
 def test_only_administrators_see_or_change_authorizations(api_as, make_member, project, defaults, role):
     api = api_as(make_member(project, "someone", role), project)
     assert_error(api.get(auth_path(project)), 403, "ModelArts.0108")
-    assert_error(api.post(auth_path(project), {"user_id": "all-users", "type": "agency", "content": "modelarts_agency"}), 403, "ModelArts.0108")
+    assert_error(
+        api.post(auth_path(project), {"user_id": "all-users", "type": "agency", "content": "modelarts_agency"}),
+        403,
+        "ModelArts.0108",
+    )
     assert_error(api.delete(auth_path(project), user_id="all-users"), 403, "ModelArts.0108")
     assert Authorization.objects.filter(project=project, user__isnull=True).exists()
 

@@ -32,7 +32,11 @@ def test_the_openapi_document_lists_every_seed_operation(client, db):
     token = document["paths"]["/v3/auth/tokens"]["post"]
     assert "security" not in token or token["security"] == []
     assert set(token["responses"]["201"]["headers"]) == {"X-Request-Id", "X-Subject-Token"}
-    assert document["components"]["securitySchemes"]["TokenAuth"] == {"type": "apiKey", "in": "header", "name": "X-Auth-Token"}
+    assert document["components"]["securitySchemes"]["TokenAuth"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Auth-Token",
+    }
     for item in document["paths"].values():
         for operation in item.values():
             for response in operation["responses"].values():

@@ -26,20 +26,44 @@ def seed_prerequisites(bucket_root):
 
 
 def test_the_seeds_flow_runs_end_to_end(
-    live_server, celery_worker_process, node_env, storage_project, member, seed_prerequisites,
-    default_pool, flavors, bucket_name,
+    live_server,
+    celery_worker_process,
+    node_env,
+    storage_project,
+    member,
+    seed_prerequisites,
+    default_pool,
+    flavors,
+    bucket_name,
 ):
     celery_worker_process(queues="platform", name="node-a", beat=True, extra_env=node_env("node-a"))
     assert Node.objects.get(name="node-a").engines.filter(engine_name="PyTorch").exists()
 
     result = subprocess.run(
         [
-            sys.executable, str(ROOT / "examples" / "api_flow.py"),
-            "--endpoint", live_server.url, "--user", member.username, "--password", PASSWORD,
-            "--domain", member.profile.organization.name, "--project", storage_project.name,
-            "--bucket", bucket_name, "--flavor", "test.cpu.1u", "--timeout", "180",
+            sys.executable,
+            str(ROOT / "examples" / "api_flow.py"),
+            "--endpoint",
+            live_server.url,
+            "--user",
+            member.username,
+            "--password",
+            PASSWORD,
+            "--domain",
+            member.profile.organization.name,
+            "--project",
+            storage_project.name,
+            "--bucket",
+            bucket_name,
+            "--flavor",
+            "test.cpu.1u",
+            "--timeout",
+            "180",
         ],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output

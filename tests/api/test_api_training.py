@@ -30,13 +30,27 @@ SEED_ALGORITHM = {
                 "name": "dist",
                 "description": "",
                 "value": "False",
-                "constraint": {"editable": True, "required": False, "sensitive": False, "type": "Boolean", "valid_range": [], "valid_type": "None"},
+                "constraint": {
+                    "editable": True,
+                    "required": False,
+                    "sensitive": False,
+                    "type": "Boolean",
+                    "valid_range": [],
+                    "valid_type": "None",
+                },
             },
             {
                 "name": "world_size",
                 "description": "",
                 "value": "1",
-                "constraint": {"editable": True, "required": False, "sensitive": False, "type": "Integer", "valid_range": [], "valid_type": "None"},
+                "constraint": {
+                    "editable": True,
+                    "required": False,
+                    "sensitive": False,
+                    "type": "Integer",
+                    "valid_range": [],
+                    "valid_type": "None",
+                },
             },
         ],
         "parameters_customization": True,
@@ -150,11 +164,18 @@ def test_max_num_is_zero_without_nodes(member_api, storage_project, flavors, def
     body = member_api.get(v2(storage_project, "training-job-flavors")).json()
     assert {f["flavor_info"]["max_num"] for f in body["flavors"]} == {0}
     gpu = [f for f in body["flavors"] if f["flavor_type"] == "GPU"]
-    assert gpu and gpu[0]["flavor_info"]["gpu"]["unit_num"] == 1 and gpu[0]["flavor_info"]["gpu"]["product_name"] == "T4"
+    assert (
+        gpu and gpu[0]["flavor_info"]["gpu"]["unit_num"] == 1 and gpu[0]["flavor_info"]["gpu"]["product_name"] == "T4"
+    )
 
 
 def test_flavor_type_must_be_known(member_api, storage_project, flavors):
-    assert_error(member_api.get(v2(storage_project, "training-job-flavors"), flavor_type="TPU"), 400, "ModelArts.0202", "query parameter flavor_type")
+    assert_error(
+        member_api.get(v2(storage_project, "training-job-flavors"), flavor_type="TPU"),
+        400,
+        "ModelArts.0202",
+        "query parameter flavor_type",
+    )
 
 
 def test_it_lists_engines_as_the_seed_shows(member_api, storage_project, local_engine):
@@ -162,7 +183,14 @@ def test_it_lists_engines_as_the_seed_shows(member_api, storage_project, local_e
     assert body["total"] == len(body["items"]) == 1
     item = body["items"][0]
     # tags only when the engine has some, as in the seed's list
-    assert set(item) - {"tags"} == {"engine_id", "engine_name", "engine_version", "v1_compatible", "run_user", "image_info"}
+    assert set(item) - {"tags"} == {
+        "engine_id",
+        "engine_name",
+        "engine_version",
+        "v1_compatible",
+        "run_user",
+        "image_info",
+    }
     assert item["engine_id"] == local_engine.engine_id and item["engine_name"] == local_engine.engine_name
     assert set(item["image_info"]) == {"cpu_image_url", "gpu_image_url", "image_version"}
 
@@ -195,14 +223,24 @@ def test_it_creates_the_seeds_algorithm(member_api, storage_project, algorithm_b
         "description": "",
         "i18n_description": None,
         "value": "False",
-        "constraint": {"type": "Boolean", "editable": True, "required": False, "sensitive": False, "valid_type": "None", "valid_range": []},
+        "constraint": {
+            "type": "Boolean",
+            "editable": True,
+            "required": False,
+            "sensitive": False,
+            "valid_type": "None",
+            "valid_range": [],
+        },
     }
     assert config["engine"]["engine_id"] == local_engine.engine_id
     assert Algorithm.objects.filter(project=storage_project, name="test-pytorch-cpu").exists()
 
 
 def test_an_unknown_engine_is_refused(member_api, storage_project, algorithm_body):
-    algorithm_body["job_config"]["engine"] = {"engine_name": "PyTorch", "engine_version": "pytorch_1.8.0-cuda_10.2-py_3.7-ubuntu_18.04-x86_64"}
+    algorithm_body["job_config"]["engine"] = {
+        "engine_name": "PyTorch",
+        "engine_version": "pytorch_1.8.0-cuda_10.2-py_3.7-ubuntu_18.04-x86_64",
+    }
     assert_error(member_api.post(v2(storage_project, "algorithms"), algorithm_body), 400, "ModelArts.1002", "engine")
     assert not Algorithm.objects.exists()
 
@@ -221,9 +259,18 @@ def test_a_boot_file_outside_the_code_dir_is_refused(member_api, storage_project
     [
         (lambda b: b["job_config"].pop("code_dir"), "job_config.code_dir: is required"),
         (lambda b: b["metadata"].update(tags=[]), "metadata.tags: is not a known field"),
-        (lambda b: b["job_config"].update(parameters_customization="true"), "job_config.parameters_customization: input should be a valid boolean"),
-        (lambda b: b["job_config"]["parameters"][0]["constraint"].update(type="Bool"), "job_config.parameters[0].constraint.type"),
-        (lambda b: b.update(resource_requirements=[{"key": "flavor_type", "operator": "in", "values": ["CPU"]}]), "resource_requirements"),
+        (
+            lambda b: b["job_config"].update(parameters_customization="true"),
+            "job_config.parameters_customization: input should be a valid boolean",
+        ),
+        (
+            lambda b: b["job_config"]["parameters"][0]["constraint"].update(type="Bool"),
+            "job_config.parameters[0].constraint.type",
+        ),
+        (
+            lambda b: b.update(resource_requirements=[{"key": "flavor_type", "operator": "in", "values": ["CPU"]}]),
+            "resource_requirements",
+        ),
         (lambda b: b["metadata"].update(name="bad name!"), "name"),
     ],
 )
@@ -238,7 +285,9 @@ def test_viewers_cannot_create_algorithms(api_as, viewer, storage_project, algor
     assert_error(response, 403, "ModelArts.0107")
 
 
-def test_it_gets_lists_updates_and_deletes_an_algorithm(member_api, storage_project, algorithm_body, algorithm_id, member):
+def test_it_gets_lists_updates_and_deletes_an_algorithm(
+    member_api, storage_project, algorithm_body, algorithm_id, member
+):
     path = v2(storage_project, f"algorithms/{algorithm_id}")
     assert member_api.get(path).json()["metadata"]["id"] == algorithm_id
     listing = member_api.get(v2(storage_project, "algorithms"), searches="pytorch").json()
@@ -303,7 +352,11 @@ def test_it_creates_the_seeds_job(member_api, storage_project, job_body, algorit
     assert resource["flavor_detail"] == {
         "flavor_type": "CPU",
         "billing": {"code": "modelarts.vm.cpu.8u", "unit_num": 1},
-        "flavor_info": {"cpu": {"arch": "x86", "core_num": 8}, "memory": {"size": 32, "unit": "GB"}, "disk": {"size": 50, "unit": "GB"}},
+        "flavor_info": {
+            "cpu": {"arch": "x86", "core_num": 8},
+            "memory": {"size": 32, "unit": "GB"},
+            "disk": {"size": 50, "unit": "GB"},
+        },
     }
     assert body["spec"]["log_export_path"] == {"obs_url": f"/{bucket_name}/pytorch/fast_example/log/"}
     assert body["spec"]["is_hosted_log"] is True
@@ -312,7 +365,9 @@ def test_it_creates_the_seeds_job(member_api, storage_project, job_body, algorit
 
 def test_an_unknown_flavor_is_refused(member_api, storage_project, job_body):
     job_body["spec"]["resource"]["flavor_id"] = "modelarts.vm.cpu.64u"
-    assert_error(member_api.post(v2(storage_project, "training-jobs"), job_body), 400, "ModelArts.1001", "modelarts.vm.cpu.64u")
+    assert_error(
+        member_api.post(v2(storage_project, "training-jobs"), job_body), 400, "ModelArts.1001", "modelarts.vm.cpu.64u"
+    )
     assert not TrainingJob.objects.exists()
 
 
@@ -330,7 +385,13 @@ def test_an_unknown_algorithm_is_refused(member_api, storage_project, job_body):
 
 def test_an_algorithm_id_that_is_not_a_uuid_is_refused(member_api, storage_project, job_body):
     job_body["algorithm"]["id"] = "not-a-uuid"
-    assert_error(member_api.post(v2(storage_project, "training-jobs"), job_body), 400, "ModelArts.1011", "algorithm.id", "not-a-uuid")
+    assert_error(
+        member_api.post(v2(storage_project, "training-jobs"), job_body),
+        400,
+        "ModelArts.1011",
+        "algorithm.id",
+        "not-a-uuid",
+    )
     assert not TrainingJob.objects.exists()
 
 
@@ -338,7 +399,9 @@ def test_a_missing_authorization_outranks_every_other_refusal(member_api, storag
     Authorization.objects.filter(project=storage_project).delete()
     job_body["spec"]["resource"]["flavor_id"] = "modelarts.vm.cpu.64u"
     job_body["metadata"]["name"] = "bad name!"
-    body = assert_error(member_api.post(v2(storage_project, "training-jobs"), job_body), 403, "ModelArts.2007", "若没有授权")
+    body = assert_error(
+        member_api.post(v2(storage_project, "training-jobs"), job_body), 403, "ModelArts.2007", "若没有授权"
+    )
     assert "flavor" not in body["error_msg"]  # the authorization's own message, alone
     assert not TrainingJob.objects.exists()
 
@@ -346,18 +409,28 @@ def test_a_missing_authorization_outranks_every_other_refusal(member_api, storag
 def test_the_service_chooses_the_error_code_of_an_algorithm(member_api, storage_project, algorithm_body, algorithm_id):
     # A taken name is a conflict even when the storage would refuse too; without the name clash, the storage speaks.
     Authorization.objects.filter(project=storage_project).delete()
-    assert_error(member_api.post(v2(storage_project, "algorithms"), algorithm_body), 409, "ModelArts.1004", "already exists")
+    assert_error(
+        member_api.post(v2(storage_project, "algorithms"), algorithm_body), 409, "ModelArts.1004", "already exists"
+    )
     algorithm_body["metadata"]["name"] = "another-name"
-    assert_error(member_api.post(v2(storage_project, "algorithms"), algorithm_body), 403, "ModelArts.2007", "若没有授权")
+    assert_error(
+        member_api.post(v2(storage_project, "algorithms"), algorithm_body), 403, "ModelArts.2007", "若没有授权"
+    )
 
 
 @pytest.mark.parametrize(
     "mutate, fragment",
     [
-        (lambda b: b["spec"]["resource"].update(node_count="1"), "spec.resource.node_count: input should be a valid integer"),
+        (
+            lambda b: b["spec"]["resource"].update(node_count="1"),
+            "spec.resource.node_count: input should be a valid integer",
+        ),
         (lambda b: b["spec"]["resource"].update(node_count=0), "spec.resource.node_count"),
         (lambda b: b.update(kind="hetero_job"), "kind"),
-        (lambda b: b["algorithm"]["parameters"][0].update(value=False), "algorithm.parameters[0].value: input should be a valid string"),
+        (
+            lambda b: b["algorithm"]["parameters"][0].update(value=False),
+            "algorithm.parameters[0].value: input should be a valid string",
+        ),
         (lambda b: b["algorithm"]["parameters"][1].update(value="one"), "world_size"),
         (lambda b: b["algorithm"].pop("id"), "algorithm.id: is required"),
         (lambda b: b["spec"].update(schedule_policy={}), "spec.schedule_policy: is not a known field"),
@@ -377,16 +450,23 @@ def test_a_user_without_authorization_is_refused_with_the_seeds_message(member_a
     assert not TrainingJob.objects.exists()
 
 
-def test_the_authorization_api_switches_job_creation_off_and_on(api_as, project_admin, member_api, storage_project, job_body, member):
+def test_the_authorization_api_switches_job_creation_off_and_on(
+    api_as, project_admin, member_api, storage_project, job_body, member
+):
     admin = api_as(project_admin, storage_project)
     assert admin.delete(v2(storage_project, "authorizations"), user_id="all-users").status_code == 200
     assert_error(member_api.post(v2(storage_project, "training-jobs"), job_body), 403, "ModelArts.2007")
-    admin.post(v2(storage_project, "authorizations"), {"user_id": member.profile.user_id_hex, "type": "agency", "content": "modelarts_agency"})
+    admin.post(
+        v2(storage_project, "authorizations"),
+        {"user_id": member.profile.user_id_hex, "type": "agency", "content": "modelarts_agency"},
+    )
     assert member_api.post(v2(storage_project, "training-jobs"), job_body).status_code == 201
 
 
 def test_viewers_cannot_create_jobs(api_as, viewer, storage_project, job_body):
-    assert_error(api_as(viewer, storage_project).post(v2(storage_project, "training-jobs"), job_body), 403, "ModelArts.0107")
+    assert_error(
+        api_as(viewer, storage_project).post(v2(storage_project, "training-jobs"), job_body), 403, "ModelArts.0107"
+    )
 
 
 @pytest.fixture
@@ -416,7 +496,9 @@ def test_it_searches_jobs(member_api, storage_project, job_id, job_body):
     assert body["total"] == 0
     body = member_api.post(path, {"limit": 1, "offset": 1, "order": "asc", "sort_by": "name"}).json()
     assert body["count"] == 1 and body["items"][0]["metadata"]["name"] == "test-pytorch-cpu01"
-    assert_error(member_api.post(path, {"filters": [{"key": "phase", "value": ["Sleeping"]}]}), 400, "ModelArts.0202", "Sleeping")
+    assert_error(
+        member_api.post(path, {"filters": [{"key": "phase", "value": ["Sleeping"]}]}), 400, "ModelArts.0202", "Sleeping"
+    )
     assert_error(member_api.post(path, {"limit": "10"}), 400, "ModelArts.0202", "limit")
 
 
@@ -445,7 +527,11 @@ def test_a_finished_job_cannot_be_terminated(member_api, storage_project, job_id
 
 def test_viewers_cannot_stop_or_delete(api_as, viewer, storage_project, job_id):
     api = api_as(viewer, storage_project)
-    assert_error(api.post(v2(storage_project, f"training-jobs/{job_id}/actions"), {"action_type": "terminate"}), 403, "ModelArts.0107")
+    assert_error(
+        api.post(v2(storage_project, f"training-jobs/{job_id}/actions"), {"action_type": "terminate"}),
+        403,
+        "ModelArts.0107",
+    )
     assert_error(api.delete(v2(storage_project, f"training-jobs/{job_id}")), 403, "ModelArts.0107")
     assert TrainingJob.objects.get(uuid=job_id).phase == Phase.CREATING
 
@@ -487,7 +573,9 @@ def log_url(api, project, job_id, content_type):
     return response.json()["obs_url"]
 
 
-def test_text_plain_gives_a_preview_link_that_works_without_a_token(member_api, storage_project, job_id, started_task, client):
+def test_text_plain_gives_a_preview_link_that_works_without_a_token(
+    member_api, storage_project, job_id, started_task, client
+):
     url = log_url(member_api, storage_project, job_id, "text/plain")
     parsed = urlparse(url)
     assert parsed.path.endswith(f"/{job_id}/worker-0/modelarts-job-{job_id}-worker-0.log")
@@ -545,7 +633,9 @@ def test_a_deleted_jobs_link_is_dead(member_api, storage_project, job_id, starte
 def test_metrics_are_the_seeds_six_series_with_minus_one_for_no_data(member_api, storage_project, job_id, started_task):
     now = timezone.now()
     TaskMetricSample.objects.create(task=started_task, at=now)
-    TaskMetricSample.objects.create(task=started_task, at=now + timezone.timedelta(seconds=2), cpu_usage=28.6224, mem_usage=0.5441, mem_bytes=10)
+    TaskMetricSample.objects.create(
+        task=started_task, at=now + timezone.timedelta(seconds=2), cpu_usage=28.6224, mem_usage=0.5441, mem_bytes=10
+    )
     response = member_api.get(v2(storage_project, f"training-jobs/{job_id}/metrics/worker-0"))
     assert response.status_code == 200
     assert response.json() == {

@@ -108,10 +108,19 @@ def test_it_refuses_other_methods(client, member):
     "mutate, fragment",
     [
         (lambda b: b["auth"].pop("scope"), "auth.scope: is required"),
-        (lambda b: b["auth"]["identity"]["password"]["user"].pop("password"), "auth.identity.password.user.password: is required"),
-        (lambda b: b["auth"]["identity"]["password"]["user"].update(name=5), "auth.identity.password.user.name: input should be a valid string"),
+        (
+            lambda b: b["auth"]["identity"]["password"]["user"].pop("password"),
+            "auth.identity.password.user.password: is required",
+        ),
+        (
+            lambda b: b["auth"]["identity"]["password"]["user"].update(name=5),
+            "auth.identity.password.user.name: input should be a valid string",
+        ),
         (lambda b: b["auth"].update(extra=1), "auth.extra: is not a known field"),
-        (lambda b: b["auth"]["identity"].update(methods="password"), "auth.identity.methods: input should be a valid list"),
+        (
+            lambda b: b["auth"]["identity"].update(methods="password"),
+            "auth.identity.methods: input should be a valid list",
+        ),
     ],
     ids=["no-scope", "no-password", "name-not-string", "unknown-field", "methods-not-list"],
 )

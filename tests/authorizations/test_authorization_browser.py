@@ -7,7 +7,9 @@ from console.storage.services import project_storage_defaults_apply
 
 
 @pytest.mark.browser
-def test_an_admin_manages_authorizations_in_the_browser(sign_in_page, screenshot, live_server, project_admin, member, project):
+def test_an_admin_manages_authorizations_in_the_browser(
+    sign_in_page, screenshot, live_server, project_admin, member, project
+):
     project_storage_defaults_apply(project=project, actor=None)
     page = sign_in_page("pam")
     page.goto(f"{live_server.url}/projects/{project.project_id}/authorizations/")

@@ -46,7 +46,9 @@ def test_an_htmx_request_gets_only_the_table(admin_client, project):
 
 
 def test_the_search_filters_by_user_name(admin_client, project, member):
-    Authorization.objects.create(project=project, user=member, type="agency", agency=Agency.objects.get(project=project))
+    Authorization.objects.create(
+        project=project, user=member, type="agency", agency=Agency.objects.get(project=project)
+    )
     html = admin_client.get(url(project), {"q": "mia"}, **HX).content.decode()
     assert 'id="authorization-' in html and ">mia<" in html.replace("\n", "")
     assert "<code>all-users</code>" not in html
@@ -63,7 +65,9 @@ def test_it_authorizes_a_user_with_an_agency(admin_client, project, member, proj
 
 def test_an_htmx_authorization_redirects_on_the_client(admin_client, project, member):
     agency = Agency.objects.get(project=project)
-    response = admin_client.post(url(project, "create/"), {"user": member.pk, "type": "agency", "agency": agency.pk}, **HX)
+    response = admin_client.post(
+        url(project, "create/"), {"user": member.pk, "type": "agency", "agency": agency.pk}, **HX
+    )
     assert response.status_code == 200
     assert response["HX-Redirect"] == url(project)
 
@@ -105,7 +109,9 @@ def test_a_user_outside_the_project_is_not_offered(admin_client, project, other_
 
 
 def test_the_secret_is_not_echoed_back_after_an_error(admin_client, project, member):
-    response = admin_client.post(url(project, "create/"), {"user": member.pk, "type": "credential", "secret_key": "keep-me-hidden"}, **HX)
+    response = admin_client.post(
+        url(project, "create/"), {"user": member.pk, "type": "credential", "secret_key": "keep-me-hidden"}, **HX
+    )
     assert "keep-me-hidden" not in response.content.decode()
 
 
@@ -183,7 +189,10 @@ def test_it_creates_an_agency_for_some_buckets_read_only(admin_client, project, 
 @pytest.mark.parametrize(
     "data, message",
     [
-        ({"agency_name_suffix": "", "all_buckets": "on", "access": "read_write"}, "already has an agency named modelarts_agency"),
+        (
+            {"agency_name_suffix": "", "all_buckets": "on", "access": "read_write"},
+            "already has an agency named modelarts_agency",
+        ),
         ({"agency_name_suffix": "a b", "all_buckets": "on", "access": "read_write"}, "may contain only letters"),
         ({"agency_name_suffix": "x" * 51, "all_buckets": "on", "access": "read_write"}, "at most 50 characters"),
         ({"agency_name_suffix": "nob", "access": "read_write"}, "Choose at least one bucket, or every bucket."),

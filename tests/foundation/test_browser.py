@@ -80,9 +80,7 @@ def test_it_takes_the_first_admin_and_a_viewer_through_the_console(
 
     page.goto(f"{url}/admin/health/")
     # htmx refreshes the table every 5 s; wait until beat's first heartbeat is in.
-    page.wait_for_function(
-        "document.querySelectorAll('#health-table .badge-success').length === 5", timeout=30_000
-    )
+    page.wait_for_function("document.querySelectorAll('#health-table .badge-success').length === 5", timeout=30_000)
     shot("health")
 
     page.goto(f"{url}/admin/audit/")

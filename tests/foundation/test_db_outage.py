@@ -104,7 +104,11 @@ def run_requests(env_overrides: dict, script: str) -> dict:
     """)
     result = subprocess.run(
         [sys.executable, "-c", preamble + textwrap.dedent(script)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -21,7 +21,9 @@ def settings_in_subprocess(tmp_path, **env_overrides) -> subprocess.CompletedPro
         "db = settings.DATABASES['default']; "
         "print(json.dumps({'pool': db.get('OPTIONS', {}).get('pool'), 'conn_max_age': db['CONN_MAX_AGE']}))"
     )
-    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 POSTGRES_URL = "postgres://console:secret@db.example.com:5432/console"
@@ -57,7 +59,9 @@ def test_sqlite_has_no_pool(tmp_path):
     assert json.loads(result.stdout)["pool"] is None
 
 
-@pytest.mark.parametrize("env", [{"DATABASE_POOL_MIN_SIZE": "5", "DATABASE_POOL_MAX_SIZE": "4"}, {"DATABASE_POOL_MAX_SIZE": "many"}])
+@pytest.mark.parametrize(
+    "env", [{"DATABASE_POOL_MIN_SIZE": "5", "DATABASE_POOL_MAX_SIZE": "4"}, {"DATABASE_POOL_MAX_SIZE": "many"}]
+)
 def test_an_impossible_pool_size_is_refused_at_start(tmp_path, env):
     result = settings_in_subprocess(tmp_path, DATABASE_URL=POSTGRES_URL, **env)
     assert result.returncode != 0

@@ -123,7 +123,10 @@ def test_it_has_every_part_of_a_deployment():
         (lambda d: d.pop("volumes"), "volume postgres-data is not declared"),
         (lambda d: d["services"]["web"]["environment"].pop("REDIS_URL"), "web: REDIS_URL is not set"),
         (lambda d: d["services"]["web"]["environment"].update(SECRET_KEY="hard-coded"), "SECRET_KEY must come"),
-        (lambda d: d["services"]["web"].update(command=["python", "manage.py", "runserver"]), "web: does not run gunicorn"),
+        (
+            lambda d: d["services"]["web"].update(command=["python", "manage.py", "runserver"]),
+            "web: does not run gunicorn",
+        ),
     ],
 )
 def test_its_structural_check_fails_on_a_broken_file(break_it, expected):
@@ -144,7 +147,11 @@ def test_it_passes_docker_compose_config():
 @needs_docker_compose
 def test_docker_compose_config_fails_on_a_broken_file(tmp_path):
     broken = tmp_path / "docker-compose.yml"
-    broken.write_text(COMPOSE.read_text().replace("    healthcheck:\n      test: [\"CMD\", \"redis-cli\", \"ping\"]", "    healthcheck: yes-please", 1))
+    broken.write_text(
+        COMPOSE.read_text().replace(
+            '    healthcheck:\n      test: ["CMD", "redis-cli", "ping"]', "    healthcheck: yes-please", 1
+        )
+    )
     assert broken.read_text() != COMPOSE.read_text()
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     assert compose_config(broken, ENV).returncode != 0
@@ -185,7 +192,11 @@ def test_its_environment_passes_check_deploy(tmp_path):
     env.update(DJANGO_SETTINGS_MODULE="console.settings", CONSOLE_VAR_DIR=str(tmp_path / "data"))
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -202,7 +213,11 @@ def test_the_image_collects_static_files_for_whitenoise_in_production_mode(tmp_p
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "static" / "staticfiles.json").exists()
@@ -247,6 +262,8 @@ def test_collectstatic_still_fails_on_a_missing_file_that_is_not_a_source_map(tm
     storage.save("a.css", ContentFile(b"body { background: url(missing.png); }\n/*# sourceMappingURL=a.css.map */"))
     storage.save("b.css", ContentFile(b"body { color: red; }\n/*# sourceMappingURL=b.css.map */"))
     paths = {name: (storage, name) for name in ("a.css", "b.css")}
-    errors = [(name, str(error)) for name, _hashed, error in storage.post_process(paths) if isinstance(error, Exception)]
+    errors = [
+        (name, str(error)) for name, _hashed, error in storage.post_process(paths) if isinstance(error, Exception)
+    ]
     assert len(errors) == 1
     assert errors[0][0] == "a.css" and "missing.png" in errors[0][1]

@@ -95,7 +95,10 @@ def test_it_names_the_connection_pool_on_postgresql(db, settings):
     if connection.vendor != "postgresql":
         pytest.skip("the pool is PostgreSQL's")
     detail = by_name(run_checks())["database"].detail
-    assert detail == f"postgresql, pool of {settings.DATABASE_POOL_MIN_SIZE}–{settings.DATABASE_POOL_MAX_SIZE} connections per process"
+    assert (
+        detail
+        == f"postgresql, pool of {settings.DATABASE_POOL_MIN_SIZE}–{settings.DATABASE_POOL_MAX_SIZE} connections per process"
+    )
 
 
 # --- what `manage.py serve` reports about the programs it supervises ------------------------------

@@ -16,7 +16,9 @@ def wait_for(predicate, *, timeout, what):
         if predicate(checks):
             return checks
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not seen in {timeout}s: {[(c.name, c.up, c.detail) for c in checks.values()]}")
+            raise AssertionError(
+                f"{what} not seen in {timeout}s: {[(c.name, c.up, c.detail) for c in checks.values()]}"
+            )
         time.sleep(0.5)
 
 

@@ -66,9 +66,7 @@ def test_it_rejects_get(new_client, member):
     assert new_client(member).get(LANG, {"language": "zh-hans"}).status_code == 405
 
 
-def test_it_lets_an_anonymous_visitor_pick_a_language_that_follows_them_into_the_profile(
-    client, member, password
-):
+def test_it_lets_an_anonymous_visitor_pick_a_language_that_follows_them_into_the_profile(client, member, password):
     response = client.post(LANG, {"language": "zh-hans", "next": "/accounts/login/"})
     assert response.status_code == 302
     assert html_lang(client.get("/accounts/login/")) == "zh-hans"

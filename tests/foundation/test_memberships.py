@@ -32,7 +32,9 @@ def test_it_adds_a_member_and_audits_it(client_for, project_admin, project, pid,
 
 
 def test_it_answers_the_members_fragment_to_htmx(client_for, project_admin, pid, nina):
-    response = client_for(project_admin).post(f"/projects/{pid}/members/add/", {"user": nina.pk, "role": "member"}, **HX)
+    response = client_for(project_admin).post(
+        f"/projects/{pid}/members/add/", {"user": nina.pk, "role": "member"}, **HX
+    )
     assert response.status_code == 200
     assert not is_full_page(response)
     assert response.content.lstrip().startswith(b'<section id="members">')
@@ -76,7 +78,9 @@ def test_it_refuses_an_unknown_role(client_for, project_admin, pid, nina):
 
 
 def test_it_shows_the_error_after_a_plain_post_too(client_for, project_admin, pid, nina):
-    response = client_for(project_admin).post(f"/projects/{pid}/members/add/", {"user": nina.pk, "role": "owner"}, follow=True)
+    response = client_for(project_admin).post(
+        f"/projects/{pid}/members/add/", {"user": nina.pk, "role": "owner"}, follow=True
+    )
     assert response.status_code == 200
     assert "Select a valid choice. owner is not one of the available choices." in response.content.decode()
 

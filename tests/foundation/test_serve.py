@@ -68,7 +68,11 @@ def embedded_env(tmp_path):
 def test_it_runs_web_worker_and_beat_and_ctrl_c_stops_them_all(embedded_env, tmp_path):
     setup = subprocess.run(
         [sys.executable, "manage.py", "setup_console"],
-        cwd=ROOT, env=embedded_env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=embedded_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert setup.returncode == 0, setup.stderr
     password = re.search(r"password: (\S+)", setup.stdout).group(1)
@@ -79,12 +83,17 @@ def test_it_runs_web_worker_and_beat_and_ctrl_c_stops_them_all(embedded_env, tmp
     log = open(tmp_path / "serve.log", "w")
     serve = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--bind", f"127.0.0.1:{port}", "--web-workers", "1"],
-        cwd=ROOT, env=embedded_env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=embedded_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     children = []
     try:
         with httpx.Client(base_url=base, timeout=10) as http:
-            login = poll(lambda: (r := http.get("/accounts/login/")).status_code == 200 and r, timeout=60, what="gunicorn")
+            login = poll(
+                lambda: (r := http.get("/accounts/login/")).status_code == 200 and r, timeout=60, what="gunicorn"
+            )
             assert "gunicorn" in login.headers.get("server", "").lower()
             assert login.headers["X-Request-Id"]
             assert http.get("/static/css/console.css").status_code == 200  # whitenoise, from collectstatic
@@ -111,7 +120,9 @@ def test_it_runs_web_worker_and_beat_and_ctrl_c_stops_them_all(embedded_env, tmp
             assert set(states) == {"web", "database", "broker", "worker", "beat"}
 
             # A worker that exits is started again by the run command; the health page counts it.
-            worker = next(p for p in children if "celery" in " ".join(p.cmdline()) and " worker" in " ".join(p.cmdline()))
+            worker = next(
+                p for p in children if "celery" in " ".join(p.cmdline()) and " worker" in " ".join(p.cmdline())
+            )
             os.killpg(worker.pid, signal.SIGTERM)
 
             def worker_back():
@@ -120,7 +131,9 @@ def test_it_runs_web_worker_and_beat_and_ctrl_c_stops_them_all(embedded_env, tmp
                 restarts = supervision(html).get("worker")
                 return (states, restarts) if states.get("worker") == "Up" and restarts and restarts[0] == "1" else None
 
-            states, (restarts, last_exit) = poll(worker_back, timeout=90, what="the worker restarted and up", interval=2)
+            states, (restarts, last_exit) = poll(
+                worker_back, timeout=90, what="the worker restarted and up", interval=2
+            )
             assert "exit code 0" in last_exit  # a warm shutdown (SIGTERM) exits 0: restarted all the same
             assert states["web"] == "Up" and states["database"] == "Up"
             assert serve.poll() is None

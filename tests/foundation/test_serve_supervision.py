@@ -68,7 +68,9 @@ def test_the_loop_restarts_a_crashing_program_with_backoff_and_leaves_a_steady_o
         DJANGO_SETTINGS_MODULE="console.settings", CONSOLE_VAR_DIR=str(tmp_path),
         SERVE_RESTART_DELAY_SECONDS="0.25", SERVE_RESTART_MAX_DELAY_SECONDS="1", SERVE_RESTART_RESET_SECONDS="60",
     )  # fmt: skip
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     delays = [float(d) for d in re.findall(r"crasher exited \(code 3\); restarting it in ([\d.]+) s", result.stderr)]
     assert delays[:4] == [0.25, 0.5, 1, 1], result.stderr
@@ -140,8 +142,16 @@ def celery_worker_of(serve: subprocess.Popen) -> psutil.Process | None:
 
 @pytest.mark.integration
 def test_kill_9_of_the_worker_and_the_runner_recovers_with_nobody_touching_it(
-    transactional_db, serve_env, tmp_path, site_admin, storage_project, member, probe_in_bucket,  # noqa: F811
-    default_pool, flavors, bucket_name,  # noqa: F811
+    transactional_db,
+    serve_env,
+    tmp_path,
+    site_admin,
+    storage_project,
+    member,
+    probe_in_bucket,  # noqa: F811
+    default_pool,
+    flavors,
+    bucket_name,  # noqa: F811
 ):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -149,18 +159,25 @@ def test_kill_9_of_the_worker_and_the_runner_recovers_with_nobody_touching_it(
     log = open(log_path, "w")
     serve = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--bind", f"127.0.0.1:{port}", "--web-workers", "1"],
-        cwd=ROOT, env=serve_env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=serve_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     task = None
     try:
         node = wait_for(
             lambda: Node.objects.filter(name="serve-node").exclude(engines=None).first(),
-            timeout=120, interval=0.5, message="the run command's worker to register as a node",
+            timeout=120,
+            interval=0.5,
+            message="the run command's worker to register as a node",
         )
         job = start_sleeping_job(storage_project, member, bucket_name, node.engines.get())
         wait_for(
             lambda: TrainingJob.objects.get(pk=job.pk).phase == Phase.RUNNING,
-            timeout=120, interval=0.5, message="the job to run",
+            timeout=120,
+            interval=0.5,
+            message="the job to run",
         )
         task = TrainingTask.objects.get(job=job)
         assert task.runner_pid
@@ -171,8 +188,12 @@ def test_kill_9_of_the_worker_and_the_runner_recovers_with_nobody_touching_it(
         os.kill(task.runner_pid, signal.SIGKILL)  # and the job's runner: nobody reports for the job now
 
         job = wait_for(
-            lambda: (j := TrainingJob.objects.get(pk=job.pk)).phase in (Phase.ABNORMAL, Phase.FAILED, Phase.COMPLETED) and j,
-            timeout=120, interval=0.5, message="the job to end",
+            lambda: (
+                (j := TrainingJob.objects.get(pk=job.pk)).phase in (Phase.ABNORMAL, Phase.FAILED, Phase.COMPLETED) and j
+            ),
+            timeout=120,
+            interval=0.5,
+            message="the job to end",
         )
         assert (job.phase, job.secondary_phase) == (Phase.ABNORMAL, SecondaryPhase.LOST), job.phase_reason
         assert "stopped reporting" in job.phase_reason
@@ -187,7 +208,9 @@ def test_kill_9_of_the_worker_and_the_runner_recovers_with_nobody_touching_it(
                 html = http.get("/admin/health/").text
                 return (health_states(html), supervision(html)) if health_states(html).get("worker") == "Up" else None
 
-            states, supervised = wait_for(worker_back, timeout=90, interval=1, message="the health page to show the worker up")
+            states, supervised = wait_for(
+                worker_back, timeout=90, interval=1, message="the health page to show the worker up"
+            )
         assert supervised["worker"][0] == "1", supervised
         assert "killed by SIGKILL" in supervised["worker"][1]
         assert supervised["beat"][0] == "0" and supervised["web"][0] == "0"

@@ -94,7 +94,9 @@ def pools(make_pool, make_node):
         "p2": make_node(ppu, "p2"),
         "active": make_node(ym, "active", subscription_start=joined, subscription_end=now + timedelta(days=20)),
         "grace": make_node(ym, "grace", subscription_start=joined, subscription_end=now - timedelta(days=2)),
-        "legacy": make_node(ym, "legacy", subscription_start=joined, legacy=True, subscription_end=now - timedelta(days=2)),
+        "legacy": make_node(
+            ym, "legacy", subscription_start=joined, legacy=True, subscription_end=now - timedelta(days=2)
+        ),
     }
     return ppu, ym, nodes
 

@@ -173,7 +173,11 @@ def test_an_unknown_node_id_is_refused(pools, site_admin, control_calls):
     ppu, ym, nodes = pools
     with pytest.raises(ValidationError) as excinfo:
         actions.nodes_leave_pool(
-            actor=site_admin, pool=ppu, action="delete", scope="batch", node_ids=[nodes["p1"].pk, 999999],
+            actor=site_admin,
+            pool=ppu,
+            action="delete",
+            scope="batch",
+            node_ids=[nodes["p1"].pk, 999999],
             confirmation="DELETE",
         )
     assert "No node with id 999999 in pool ondemand" in message_of(excinfo)
@@ -222,7 +226,11 @@ def test_acting_twice_on_a_node_says_it_already_left(pools, site_admin, control_
 
 def facts():
     return NodeFacts(
-        hostname="h", address="127.0.0.1", cpu_arch="x86_64", cpu_cores=4, memory_bytes=8 * 1024**3,
+        hostname="h",
+        address="127.0.0.1",
+        cpu_arch="x86_64",
+        cpu_cores=4,
+        memory_bytes=8 * 1024**3,
         disk_bytes=50 * 1024**3,
     )
 
@@ -330,7 +338,9 @@ def test_the_preview_of_a_mixed_batch_names_each_refusal(pools):
     assert not preview.allowed
     assert len(preview.refusals) == 1 and "“grace”" in preview.refusals[0]
     release = actions.action_preview(pool=ym, action="release", scope="batch", node_ids=[nodes["grace"].pk])
-    assert release.refusals == ["Batch release of nodes in the grace period is not supported: release each node from its row."]
+    assert release.refusals == [
+        "Batch release of nodes in the grace period is not supported: release each node from its row."
+    ]
 
 
 # --- pools --------------------------------------------------------------------------------------------
@@ -420,12 +430,22 @@ def test_a_pool_with_nodes_keeps_its_billing_mode(pools, site_admin):
     ppu, _ym, _nodes = pools
     with pytest.raises(ValidationError) as excinfo:
         actions.pool_update(
-            actor=site_admin, pool=ppu, description="", billing_mode="yearly_monthly", hourly_price=None,
-            grace_period_days=15, subscription_months=1,
+            actor=site_admin,
+            pool=ppu,
+            description="",
+            billing_mode="yearly_monthly",
+            hourly_price=None,
+            grace_period_days=15,
+            subscription_months=1,
         )
     assert "billing_mode" in excinfo.value.message_dict
     actions.pool_update(
-        actor=site_admin, pool=ppu, description="cheap", billing_mode="pay_per_use", hourly_price=Decimal("1.25"),
-        grace_period_days=15, subscription_months=1,
+        actor=site_admin,
+        pool=ppu,
+        description="cheap",
+        billing_mode="pay_per_use",
+        hourly_price=Decimal("1.25"),
+        grace_period_days=15,
+        subscription_months=1,
     )
     assert Pool.objects.get(pk=ppu.pk).hourly_price == Decimal("1.25")

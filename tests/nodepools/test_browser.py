@@ -19,7 +19,14 @@ def open_pool(page, live_server, pool):
 
 
 def test_it_deletes_a_node_from_its_row_and_batch_deletes_the_rest(
-    transactional_db, sign_in_page, live_server, screenshot, site_admin, pools, make_node, make_running_job,
+    transactional_db,
+    sign_in_page,
+    live_server,
+    screenshot,
+    site_admin,
+    pools,
+    make_node,
+    make_running_job,
     control_calls,
 ):
     ppu, _ym, nodes = pools
@@ -68,7 +75,13 @@ def test_it_deletes_a_node_from_its_row_and_batch_deletes_the_rest(
 
 
 def test_yearly_monthly_unsubscribe_refused_batch_release_release_and_legacy_delete(
-    transactional_db, sign_in_page, live_server, screenshot, site_admin, pools, control_calls,
+    transactional_db,
+    sign_in_page,
+    live_server,
+    screenshot,
+    site_admin,
+    pools,
+    control_calls,
 ):
     _ppu, ym, nodes = pools
     page = sign_in_page("root")
@@ -125,7 +138,13 @@ def test_yearly_monthly_unsubscribe_refused_batch_release_release_and_legacy_del
 
 
 def test_it_creates_a_pool_lists_it_and_deletes_it_with_the_typed_word(
-    transactional_db, sign_in_page, live_server, screenshot, site_admin, pools, control_calls,
+    transactional_db,
+    sign_in_page,
+    live_server,
+    screenshot,
+    site_admin,
+    pools,
+    control_calls,
 ):
     page = sign_in_page("root")
     page.goto(f"{live_server.url}/admin/pools/")
@@ -133,7 +152,9 @@ def test_it_creates_a_pool_lists_it_and_deletes_it_with_the_typed_word(
     page.fill("#id_name", "gpu-yearly")
     # Pay-per-use without a price: the service's rule answers beside the field, nothing is created.
     page.click("#pool-form button[type=submit]")
-    expect(page.locator("#pool-form .field.has-error")).to_contain_text("A pay-per-use pool needs a price per node-hour")
+    expect(page.locator("#pool-form .field.has-error")).to_contain_text(
+        "A pay-per-use pool needs a price per node-hour"
+    )
     page.select_option("#id_billing_mode", "yearly_monthly")
     page.fill("#id_grace_period_days", "7")
     page.fill("#id_subscription_months", "12")

@@ -18,9 +18,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _dsn() -> str:
     db = settings.DATABASES["default"]
-    return (
-        f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} dbname={db['NAME']} user={db['USER']}"
-        + (f" password={db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} dbname={db['NAME']} user={db['USER']}" + (
+        f" password={db['PASSWORD']}" if db.get("PASSWORD") else ""
     )
 
 

@@ -42,7 +42,9 @@ def wait_phase(job, phases, timeout=90):
     try:
         wait_for(lambda: phase_of(job) in phases, timeout=timeout, message=f"job {job.name} to reach {phases}")
     except AssertionError as error:
-        raise AssertionError(f"{error}; it is {phase_of(job)}: {TrainingJob.objects.get(pk=job.pk).phase_reason}") from None
+        raise AssertionError(
+            f"{error}; it is {phase_of(job)}: {TrainingJob.objects.get(pk=job.pk).phase_reason}"
+        ) from None
     return TrainingJob.objects.get(pk=job.pk)
 
 
@@ -62,16 +64,20 @@ def start_node(celery_worker_process, node_env, name, pool, *, beat=False):
 
 
 def submit(project, actor, algorithm, bucket, pool, name, sleep):
-    return training_job_create(actor=actor, project=project, spec=JobSpec(
-        name=name,
-        algorithm=algorithm,
-        parameters=[{"name": "sleep", "value": str(sleep)}],
-        inputs={"data_url": f"obs://{bucket}/data/"},
-        outputs={"train_url": f"obs://{bucket}/outputs/{name}/"},
-        flavor_id="test.cpu.1u",
-        log_export_path=f"obs://{bucket}/logs/",
-        pool=pool,
-    ))
+    return training_job_create(
+        actor=actor,
+        project=project,
+        spec=JobSpec(
+            name=name,
+            algorithm=algorithm,
+            parameters=[{"name": "sleep", "value": str(sleep)}],
+            inputs={"data_url": f"obs://{bucket}/data/"},
+            outputs={"train_url": f"obs://{bucket}/outputs/{name}/"},
+            flavor_id="test.cpu.1u",
+            log_export_path=f"obs://{bucket}/logs/",
+            pool=pool,
+        ),
+    )
 
 
 def test_deleting_a_node_stops_its_job_and_its_worker_leaves_the_pool_queue_while_the_other_works(
@@ -120,6 +126,7 @@ def test_deleting_a_node_stops_its_job_and_its_worker_leaves_the_pool_queue_whil
     def victim_left():
         q = active_queues(victim.worker_name)
         return q.get(victim.worker_name) is not None and "pool.ondemand" not in q[victim.worker_name] and q
+
     consumed = wait_for(victim_left, timeout=20, message="the deleted node's worker to stop consuming pool.ondemand")
     assert "node." + victim.name not in consumed[victim.worker_name]
     assert "platform" in consumed[victim.worker_name]

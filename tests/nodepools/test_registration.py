@@ -50,14 +50,21 @@ def test_a_worker_registers_its_node(pool):
 
 def test_a_restarted_worker_updates_its_node(pool):
     node_register(name="node-a", pool_name="default", worker_name="node-a@vm", facts=facts())
-    node = node_register(name="node-a", pool_name="default", worker_name="node-a@vm2", facts=facts(cpu_cores=4, gpus=[{"index": 0, "name": "T4", "memory_bytes": 1}]))
+    node = node_register(
+        name="node-a",
+        pool_name="default",
+        worker_name="node-a@vm2",
+        facts=facts(cpu_cores=4, gpus=[{"index": 0, "name": "T4", "memory_bytes": 1}]),
+    )
     assert Node.objects.count() == 1
     assert (node.cpu_cores, node.gpu_count, node.worker_name) == (4, 1, "node-a@vm2")
 
 
 def test_a_removed_node_does_not_rejoin(pool):
     node = node_register(name="node-a", pool_name="default", worker_name="node-a@vm", facts=facts())
-    Node.objects.filter(pk=node.pk).update(state=NodeState.DELETED, removed_at=timezone.now(), removed_reason="deleted by root")
+    Node.objects.filter(pk=node.pk).update(
+        state=NodeState.DELETED, removed_at=timezone.now(), removed_reason="deleted by root"
+    )
     with pytest.raises(NodeRegistrationRefused) as caught:
         node_register(name="node-a", pool_name="default", worker_name="node-a@vm", facts=facts())
     assert "does not rejoin by itself" in caught.value.message and "deleted by root" in caught.value.message
@@ -65,7 +72,9 @@ def test_a_removed_node_does_not_rejoin(pool):
     assert node_heartbeat(node_id=node.pk) is False
 
 
-@pytest.mark.parametrize("pool_name, name, message", [("gpu", "node-a", "no node pool named"), ("default", "bad name!", "not allowed")])
+@pytest.mark.parametrize(
+    "pool_name, name, message", [("gpu", "node-a", "no node pool named"), ("default", "bad name!", "not allowed")]
+)
 def test_it_refuses_unknown_pools_and_bad_names(pool, pool_name, name, message):
     with pytest.raises(NodeRegistrationRefused) as caught:
         node_register(name=name, pool_name=pool_name, worker_name="w@vm", facts=facts())
@@ -81,7 +90,9 @@ def test_distinct_names_make_distinct_nodes_on_one_machine(pool):
 
 def test_silent_nodes_become_abnormal_and_recover_on_heartbeat(pool, settings):
     node = node_register(name="node-a", pool_name="default", worker_name="node-a@vm", facts=facts())
-    Node.objects.filter(pk=node.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=settings.NODE_TIMEOUT_SECONDS + 1))
+    Node.objects.filter(pk=node.pk).update(
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.NODE_TIMEOUT_SECONDS + 1)
+    )
     assert Node.objects.get(pk=node.pk).display_state == NodeState.ABNORMAL
     assert not Node.objects.live().exists()
     assert nodes_mark_silent() == 1

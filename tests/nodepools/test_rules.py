@@ -11,7 +11,9 @@ END = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 PPU, YM = rules.PAY_PER_USE, rules.YEARLY_MONTHLY
 
 OK = None
-PPU_UNSUBSCRIBE = "Unsubscribe applies to nodes of yearly/monthly pools only; “n1” is in a pay-per-use pool: use Delete."
+PPU_UNSUBSCRIBE = (
+    "Unsubscribe applies to nodes of yearly/monthly pools only; “n1” is in a pay-per-use pool: use Delete."
+)
 PPU_RELEASE = (
     "Release applies to yearly/monthly nodes in the grace period only; “n1” is in a pay-per-use pool: use Delete."
 )
@@ -98,9 +100,7 @@ for _mode, _state, _legacy in [
     (YM, Subscription.EXPIRED, False),
     (YM, Subscription.ACTIVE, True),
 ]:
-    TABLE.append(
-        ((_mode, _state, _legacy, True), {(a, s): gone(a.value) for a in Action for s in Scope})
-    )
+    TABLE.append(((_mode, _state, _legacy, True), {(a, s): gone(a.value) for a in Action for s in Scope}))
 
 CASES = [
     pytest.param(node, action, scope, expected, id=f"{node[0]}-{node[1]}-{'legacy' if node[2] else 'regular'}"
@@ -193,7 +193,9 @@ def test_the_state_is_derived_from_the_dates(now, expected):
 
 
 def test_pay_per_use_has_no_subscription_and_no_end_means_active():
-    assert rules.subscription_state(billing_mode=PPU, end=END, grace_period_days=15, now=END) == Subscription.PAY_PER_USE
+    assert (
+        rules.subscription_state(billing_mode=PPU, end=END, grace_period_days=15, now=END) == Subscription.PAY_PER_USE
+    )
     assert rules.subscription_state(billing_mode=YM, end=None, grace_period_days=15, now=END) == Subscription.ACTIVE
 
 
@@ -217,7 +219,7 @@ def test_the_subscription_term_adds_calendar_months(start, months, expected):
 def test_the_nodes_own_end_wins_over_the_term():
     start = datetime(2026, 1, 1, tzinfo=UTC)
     assert rules.subscription_end(billing_mode=YM, subscription_start=start, subscription_end=END, months=12) == END
-    assert rules.subscription_end(billing_mode=YM, subscription_start=start, subscription_end=None, months=1) == datetime(
-        2026, 2, 1, tzinfo=UTC
-    )
+    assert rules.subscription_end(
+        billing_mode=YM, subscription_start=start, subscription_end=None, months=1
+    ) == datetime(2026, 2, 1, tzinfo=UTC)
     assert rules.subscription_end(billing_mode=PPU, subscription_start=start, subscription_end=END, months=1) is None

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from console.audit.models import AuditEntry
 from console.nodepools.models import BillingMode, Node, NodeState, Pool
+
 HX = {"HTTP_HX_REQUEST": "true"}
 
 
@@ -40,8 +41,16 @@ def test_only_site_administrators_may(client_for, project_admin, member, pools, 
     ppu, ym, nodes = pools
     lookup = {"ppu": ppu.pk, "ym": ym.pk, "active": nodes["active"].pk}
     target = url(name, *[lookup[a] for a in args])
-    data = {"action": "delete", "scope": "single", "node": nodes["p1"].pk, "confirmation": "DELETE",
-            "name": "x", "billing_mode": "pay_per_use", "hourly_price": "1", "pool-confirmation": "DELETE"}
+    data = {
+        "action": "delete",
+        "scope": "single",
+        "node": nodes["p1"].pk,
+        "confirmation": "DELETE",
+        "name": "x",
+        "billing_mode": "pay_per_use",
+        "hourly_price": "1",
+        "pool-confirmation": "DELETE",
+    }
     for user in (member, project_admin):
         response = getattr(client_for(user), method)(target, data)
         assert response.status_code == 403
@@ -113,7 +122,7 @@ def test_the_detail_shows_capacity_nodes_billing_and_jobs(client_for, site_admin
     assert "resnet" in html
     assert "Abnormal" in html  # the grace node's heartbeats stopped
     # Each row offers exactly its action; the batch bar has Unsubscribe, Release and (legacy) Delete.
-    assert f'data-row-action="unsubscribe"' in html and "退订" in html
+    assert 'data-row-action="unsubscribe"' in html and "退订" in html
     assert 'data-row-action="release"' in html and "释放" in html
     assert 'data-row-action="delete"' in html and "删除" in html
     assert 'data-batch-action="release"' in html
@@ -129,7 +138,7 @@ def test_the_detail_warns_about_subscriptions_ending_soon(client_for, site_admin
     make_node(pool, "later", subscription_end=timezone.now() + timedelta(days=60))
     html = client_for(site_admin).get(url("pool_detail", pool.pk)).content.decode()
     assert 'id="ending-soon"' in html
-    warning = html[html.index('id="ending-soon"'):]
+    warning = html[html.index('id="ending-soon"') :]
     warning = warning[: warning.index("</div>")]
     assert "soon" in warning and "later" not in warning
 
@@ -169,11 +178,19 @@ def test_the_preview_refuses_a_batch_release_with_the_seed_message(client_for, s
 
 def test_the_preview_refuses_a_mixed_batch_naming_the_nodes(client_for, site_admin, pools):
     _ppu, ym, nodes = pools
-    html = client_for(site_admin).get(
-        url("node_action_preview", ym.pk),
-        {"action": "unsubscribe", "scope": "batch", "node": [nodes["active"].pk, nodes["grace"].pk, nodes["legacy"].pk]},
-        **HX,
-    ).content.decode()
+    html = (
+        client_for(site_admin)
+        .get(
+            url("node_action_preview", ym.pk),
+            {
+                "action": "unsubscribe",
+                "scope": "batch",
+                "node": [nodes["active"].pk, nodes["grace"].pk, nodes["legacy"].pk],
+            },
+            **HX,
+        )
+        .content.decode()
+    )
     assert "This batch is refused as a whole; nothing will be changed." in html
     assert "“grace”" in html and "“legacy” is a legacy node" in html
     assert 'id="node-action-form"' not in html
@@ -181,9 +198,11 @@ def test_the_preview_refuses_a_mixed_batch_naming_the_nodes(client_for, site_adm
 
 def test_the_preview_with_nothing_ticked_says_so(client_for, site_admin, pools):
     ppu, _ym, _nodes = pools
-    html = client_for(site_admin).get(
-        url("node_action_preview", ppu.pk), {"action": "delete", "scope": "batch"}, **HX
-    ).content.decode()
+    html = (
+        client_for(site_admin)
+        .get(url("node_action_preview", ppu.pk), {"action": "delete", "scope": "batch"}, **HX)
+        .content.decode()
+    )
     assert "Tick at least one node first." in html
 
 
@@ -201,7 +220,7 @@ def test_the_row_delete_removes_the_node(client_for, site_admin, pools, control_
     assert Node.objects.get(pk=nodes["p1"].pk).state == NodeState.DELETING
     page = client.get(response["Location"]).content.decode()
     assert "Node p1 deleted." in page
-    row = page[page.index(f'id="node-{nodes["p1"].pk}"'):]
+    row = page[page.index(f'id="node-{nodes["p1"].pk}"') :]
     assert "Deleting" in row[: row.index("</tr>")] and "Leaving the pool" in row[: row.index("</tr>")]
 
 
@@ -312,7 +331,7 @@ def test_node_billing_form_renews_a_subscription(client_for, site_admin, pools):
     response = client.post(url("node_billing", ym.pk, nodes["grace"].pk), {"subscription_end": new_end})
     assert response.status_code == 302
     html = client.get(url("pool_detail", ym.pk)).content.decode()
-    row = html[html.index(f'id="node-{nodes["grace"].pk}"'):]
+    row = html[html.index(f'id="node-{nodes["grace"].pk}"') :]
     row = row[: row.index("</tr>")]
     assert 'data-row-action="unsubscribe"' in row
 

@@ -72,4 +72,3 @@ def local_backend(tmp_path):
 def backend(request):
     """The same behaviour, checked on both backends."""
     return request.getfixturevalue(f"{request.param}_backend")
-

@@ -61,7 +61,9 @@ def test_viewers_browse_read_only(client_for, viewer, project, bucket, bucket_ba
     body = browse(client_for(viewer), project, f"obs://{bucket.name}/a/").content.decode()
     assert "b.txt" in body
     assert "Upload files" not in body and "New folder" not in body and "Delete" not in body
-    response = client_for(viewer).post(url(project, "storage:folder_create"), {"path": f"obs://{bucket.name}/", "name": "x"})
+    response = client_for(viewer).post(
+        url(project, "storage:folder_create"), {"path": f"obs://{bucket.name}/", "name": "x"}
+    )
     assert response.status_code == 403
     assert not bucket_backend.exists("x/")
 
@@ -90,7 +92,9 @@ def test_without_authorization_the_page_says_how_to_get_one(client_for, member, 
 def test_a_member_creates_a_folder(client_for, member, project, bucket, bucket_backend):
     client = client_for(member)
     response = client.post(
-        url(project, "storage:folder_create"), {"path": f"obs://{bucket.name}/", "name": "models"}, HTTP_HX_REQUEST="true"
+        url(project, "storage:folder_create"),
+        {"path": f"obs://{bucket.name}/", "name": "models"},
+        HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 200
     body = response.content.decode()
@@ -187,7 +191,13 @@ def test_a_bad_bucket_is_refused_on_the_field(client_for, project_admin, project
 def test_the_secret_key_is_never_rendered_back(client_for, project_admin, project, storage_root):
     response = client_for(project_admin).post(
         url(project, "storage:bucket_create"),
-        {"name": "remote", "kind": "s3", "endpoint_url": "http://127.0.0.1:9", "access_key": "AK", "secret_key": "TOPSECRET"},
+        {
+            "name": "remote",
+            "kind": "s3",
+            "endpoint_url": "http://127.0.0.1:9",
+            "access_key": "AK",
+            "secret_key": "TOPSECRET",
+        },
         HTTP_HX_REQUEST="true",
     )
     body = response.content.decode()
@@ -195,7 +205,9 @@ def test_the_secret_key_is_never_rendered_back(client_for, project_admin, projec
     assert "TOPSECRET" not in body
 
 
-def test_an_admin_deletes_an_empty_bucket_with_its_name_typed(client_for, project_admin, project, bucket, bucket_backend):
+def test_an_admin_deletes_an_empty_bucket_with_its_name_typed(
+    client_for, project_admin, project, bucket, bucket_backend
+):
     client = client_for(project_admin)
     delete_url = url(project, "storage:bucket_delete", bucket_name=bucket.name)
     put_file(bucket_backend, "x.txt")
@@ -222,8 +234,14 @@ def dead_s3_bucket(project_admin, project, bucket):
     from console.storage.services import bucket_create
 
     return bucket_create(
-        actor=project_admin, project=project, name="dead-remote", kind="s3",
-        endpoint_url="http://127.0.0.1:9", access_key="a", secret_key="b", check_connection=False,
+        actor=project_admin,
+        project=project,
+        name="dead-remote",
+        kind="s3",
+        endpoint_url="http://127.0.0.1:9",
+        access_key="a",
+        secret_key="b",
+        check_connection=False,
     )
 
 
@@ -233,7 +251,8 @@ def test_an_unreachable_s3_bucket_is_a_message_not_a_500(client_for, member, pro
     assert response.status_code == 403
     assert "The storage could not be read" in html.unescape(response.content.decode())
     upload = client.post(
-        url(project, "storage:upload") + "?path=obs://dead-remote/&name=a.txt", data=b"x",
+        url(project, "storage:upload") + "?path=obs://dead-remote/&name=a.txt",
+        data=b"x",
         content_type="application/octet-stream",
     )
     assert upload.status_code == 400

@@ -34,7 +34,9 @@ def test_the_default_bucket_name_follows_bucket_rules(org, name, expected_base):
     validate_bucket(bucket_name)
 
 
-def test_a_new_project_gets_a_bucket_and_the_all_users_agency(site_admin, org, storage_root, django_capture_on_commit_callbacks):
+def test_a_new_project_gets_a_bucket_and_the_all_users_agency(
+    site_admin, org, storage_root, django_capture_on_commit_callbacks
+):
     from console.accounts.services import project_create
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -120,8 +122,13 @@ def test_bucket_names_are_unique_across_projects(project_admin, project, other_p
 def test_bucket_create_checks_an_s3_endpoint(project_admin, project, storage_root):
     with pytest.raises(ValidationError) as refused:
         services.bucket_create(
-            actor=project_admin, project=project, name="remote", kind="s3",
-            endpoint_url="http://127.0.0.1:9", access_key="a", secret_key="b",
+            actor=project_admin,
+            project=project,
+            name="remote",
+            kind="s3",
+            endpoint_url="http://127.0.0.1:9",
+            access_key="a",
+            secret_key="b",
         )
     assert "could not be reached" in str(refused.value)
     assert not Bucket.objects.exists()
@@ -130,8 +137,14 @@ def test_bucket_create_checks_an_s3_endpoint(project_admin, project, storage_roo
 def test_bucket_create_validates_s3_fields(project_admin, project, storage_root):
     with pytest.raises(ValidationError) as refused:
         services.bucket_create(
-            actor=project_admin, project=project, name="remote", kind="s3",
-            endpoint_url="ftp://x", prefix="../up", access_key="only-key", s3_bucket="Bad_Name",
+            actor=project_admin,
+            project=project,
+            name="remote",
+            kind="s3",
+            endpoint_url="ftp://x",
+            prefix="../up",
+            access_key="only-key",
+            s3_bucket="Bad_Name",
         )
     errors = refused.value.message_dict
     assert set(errors) == {"endpoint_url", "prefix", "secret_key", "s3_bucket"}
@@ -139,9 +152,16 @@ def test_bucket_create_validates_s3_fields(project_admin, project, storage_root)
 
 def test_an_s3_bucket_over_moto(project_admin, project, s3_config, member):
     bucket = services.bucket_create(
-        actor=project_admin, project=project, name="remote-models", kind="s3",
-        endpoint_url=s3_config["endpoint_url"], region=s3_config["region"], s3_bucket=s3_config["bucket"],
-        prefix="team-a/", access_key=s3_config["access_key"], secret_key=s3_config["secret_key"],
+        actor=project_admin,
+        project=project,
+        name="remote-models",
+        kind="s3",
+        endpoint_url=s3_config["endpoint_url"],
+        region=s3_config["region"],
+        s3_bucket=s3_config["bucket"],
+        prefix="team-a/",
+        access_key=s3_config["access_key"],
+        secret_key=s3_config["secret_key"],
     )
     assert bucket.secret_encrypted and s3_config["secret_key"] not in bucket.secret_encrypted
     services.project_storage_defaults_apply(project=project)  # the authorization; the bucket exists already
@@ -154,13 +174,18 @@ def test_an_s3_bucket_over_moto(project_admin, project, s3_config, member):
     import boto3
 
     raw = boto3.client(
-        "s3", endpoint_url=s3_config["endpoint_url"], aws_access_key_id=s3_config["access_key"],
-        aws_secret_access_key=s3_config["secret_key"], region_name=s3_config["region"],
+        "s3",
+        endpoint_url=s3_config["endpoint_url"],
+        aws_access_key_id=s3_config["access_key"],
+        aws_secret_access_key=s3_config["secret_key"],
+        region_name=s3_config["region"],
     )
     assert raw.get_object(Bucket=s3_config["bucket"], Key="team-a/a/b.txt")["Body"].read() == b"hello"
 
 
-def test_bucket_delete_only_when_empty(project_admin, project, bucket, bucket_backend, django_capture_on_commit_callbacks):
+def test_bucket_delete_only_when_empty(
+    project_admin, project, bucket, bucket_backend, django_capture_on_commit_callbacks
+):
     put_file(bucket_backend, "a/b.txt")
     with pytest.raises(ValidationError) as refused:
         services.bucket_delete(actor=project_admin, bucket=bucket)
@@ -197,7 +222,9 @@ def test_an_authorization_replaces_the_users_previous_one(project_admin, member,
     assert list(Authorization.objects.filter(user=member).values_list("agency__name", flat=True)) == ["ma_agency_two"]
 
 
-def test_an_authorization_needs_a_member_and_an_agency_of_the_project(project_admin, project, other_project, org, storage_root):
+def test_an_authorization_needs_a_member_and_an_agency_of_the_project(
+    project_admin, project, other_project, org, storage_root
+):
     from console.authorizations.services import agency_create, authorization_create
     from tests.conftest import make_user
 

@@ -16,7 +16,9 @@ FOLDER_MESSAGE = "Select a folder: the weights path must be the model folder its
 
 
 def picker(client, project, **params):
-    return client.get(reverse("storage:picker", kwargs={"project_id": project.project_id}), params, **params.pop("extra", {}))
+    return client.get(
+        reverse("storage:picker", kwargs={"project_id": project.project_id}), params, **params.pop("extra", {})
+    )
 
 
 def text(response):

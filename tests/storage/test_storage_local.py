@@ -136,9 +136,7 @@ def test_it_never_shows_a_half_written_file(local_backend):
             self.sent += n
             return n
 
-    writer = threading.Thread(
-        target=local_backend.write_stream, args=("m/weights.bin", SlowStream())
-    )
+    writer = threading.Thread(target=local_backend.write_stream, args=("m/weights.bin", SlowStream()))
     writer.start()
     assert halfway.wait(10)
     try:

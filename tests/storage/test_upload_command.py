@@ -47,7 +47,9 @@ def test_it_uploads_a_file_to_an_exact_key_by_project_id(member, project, bucket
 
 
 def test_it_uploads_a_folder_under_its_name_and_skips_links(member, project, bucket, bucket_backend, model_folder):
-    output = run(str(model_folder), f"obs://{bucket.name}/models/", "--user", member.username, "--project", project.name)
+    output = run(
+        str(model_folder), f"obs://{bucket.name}/models/", "--user", member.username, "--project", project.name
+    )
     files = {e.path: e.size for e in bucket_backend.walk("")}
     assert files == {
         "models/Qwen2.5-7B/config.json": 23,
@@ -112,20 +114,37 @@ def test_it_uploads_in_parts_to_s3_over_moto(member, project, project_admin, s3_
     from console.storage.services import bucket_create, project_storage_defaults_apply
 
     bucket_create(
-        actor=project_admin, project=project, name="remote-weights", kind="s3", endpoint_url=s3_config["endpoint_url"],
-        region=s3_config["region"], s3_bucket=s3_config["bucket"], prefix="console/",
-        access_key=s3_config["access_key"], secret_key=s3_config["secret_key"],
+        actor=project_admin,
+        project=project,
+        name="remote-weights",
+        kind="s3",
+        endpoint_url=s3_config["endpoint_url"],
+        region=s3_config["region"],
+        s3_bucket=s3_config["bucket"],
+        prefix="console/",
+        access_key=s3_config["access_key"],
+        secret_key=s3_config["secret_key"],
     )
     project_storage_defaults_apply(project=project)
     data = os.urandom(11 * MiB + 99)
     source = tmp_path / "model-00001-of-00001.safetensors"
     source.write_bytes(data)
     output = run(
-        str(source), "obs://remote-weights/qwen/", "--user", member.username, "--project", project.name, "--part-size", "5"
+        str(source),
+        "obs://remote-weights/qwen/",
+        "--user",
+        member.username,
+        "--project",
+        project.name,
+        "--part-size",
+        "5",
     )
     raw = boto3.client(
-        "s3", endpoint_url=s3_config["endpoint_url"], aws_access_key_id=s3_config["access_key"],
-        aws_secret_access_key=s3_config["secret_key"], region_name=s3_config["region"],
+        "s3",
+        endpoint_url=s3_config["endpoint_url"],
+        aws_access_key_id=s3_config["access_key"],
+        aws_secret_access_key=s3_config["secret_key"],
+        region_name=s3_config["region"],
     )
     stored = raw.get_object(Bucket=s3_config["bucket"], Key="console/qwen/model-00001-of-00001.safetensors")
     assert stored["Body"].read() == data

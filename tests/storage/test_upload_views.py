@@ -41,7 +41,9 @@ def never_whole_body(monkeypatch):
     return reads
 
 
-def test_it_streams_a_file_bigger_than_the_chunk_size(client_for, member, project, bucket, bucket_backend, never_whole_body):
+def test_it_streams_a_file_bigger_than_the_chunk_size(
+    client_for, member, project, bucket, bucket_backend, never_whole_body
+):
     from console.storage.backends.base import COPY_CHUNK
 
     data = os.urandom(3 * COPY_CHUNK + 321)
@@ -82,7 +84,9 @@ def test_the_default_limit_is_5_gb(settings):
     assert max_browser_upload() == DEFAULT_MAX_BROWSER_UPLOAD == 5 * 1024**3
 
 
-def test_an_upload_over_the_limit_is_refused_before_reading(client_for, member, project, bucket, bucket_backend, settings, never_whole_body):
+def test_an_upload_over_the_limit_is_refused_before_reading(
+    client_for, member, project, bucket, bucket_backend, settings, never_whole_body
+):
     settings.STORAGE_MAX_BROWSER_UPLOAD = 1000
     response = upload(client_for(member), project, bucket.uri, "big.bin", b"x" * 1001)
     assert response.status_code == 413
@@ -96,7 +100,9 @@ def test_an_upload_over_the_limit_is_refused_before_reading(client_for, member, 
 
 def test_the_page_refuses_big_files_before_sending(client_for, member, project, bucket, settings):
     settings.STORAGE_MAX_BROWSER_UPLOAD = 5 * 1024**3
-    response = client_for(member).get(reverse("storage:browser", kwargs={"project_id": project.project_id}), {"path": bucket.uri})
+    response = client_for(member).get(
+        reverse("storage:browser", kwargs={"project_id": project.project_id}), {"path": bucket.uri}
+    )
     body = html.unescape(response.content.decode())
     assert f'data-max-upload="{5 * 1024**3}"' in body
     assert "__NAME__ is __SIZE__: a browser upload is limited to 5.0\xa0GB" in body
@@ -126,7 +132,9 @@ def test_another_projects_bucket_is_not_found(client_for, member, project, bucke
 
 
 def test_a_form_encoded_body_is_refused(client_for, member, project, bucket, bucket_backend):
-    response = upload(client_for(member), project, bucket.uri, "a.txt", b"a=b", content_type="application/x-www-form-urlencoded")
+    response = upload(
+        client_for(member), project, bucket.uri, "a.txt", b"a=b", content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 415
     assert bucket_backend.list_dir("") == []
 
@@ -141,7 +149,9 @@ def test_it_needs_csrf(member, project, bucket, bucket_backend):
 
 
 def test_get_is_not_allowed(client_for, member, project, bucket):
-    assert client_for(member).get(reverse("storage:upload", kwargs={"project_id": project.project_id})).status_code == 405
+    assert (
+        client_for(member).get(reverse("storage:upload", kwargs={"project_id": project.project_id})).status_code == 405
+    )
 
 
 def test_it_uploads_in_parts_to_s3(client_for, member, project, project_admin, s3_config, settings, never_whole_body):
@@ -151,8 +161,14 @@ def test_it_uploads_in_parts_to_s3(client_for, member, project, project_admin, s
 
     settings.STORAGE_UPLOAD_PART_SIZE = 5 * MiB
     bucket_create(
-        actor=project_admin, project=project, name="remote", kind="s3", endpoint_url=s3_config["endpoint_url"],
-        region=s3_config["region"], s3_bucket=s3_config["bucket"], access_key=s3_config["access_key"],
+        actor=project_admin,
+        project=project,
+        name="remote",
+        kind="s3",
+        endpoint_url=s3_config["endpoint_url"],
+        region=s3_config["region"],
+        s3_bucket=s3_config["bucket"],
+        access_key=s3_config["access_key"],
         secret_key=s3_config["secret_key"],
     )
     project_storage_defaults_apply(project=project)
@@ -160,8 +176,11 @@ def test_it_uploads_in_parts_to_s3(client_for, member, project, project_admin, s
     response = upload(client_for(member), project, "obs://remote/models/", "w.bin", data)
     assert response.status_code == 200, response.content
     raw = boto3.client(
-        "s3", endpoint_url=s3_config["endpoint_url"], aws_access_key_id=s3_config["access_key"],
-        aws_secret_access_key=s3_config["secret_key"], region_name=s3_config["region"],
+        "s3",
+        endpoint_url=s3_config["endpoint_url"],
+        aws_access_key_id=s3_config["access_key"],
+        aws_secret_access_key=s3_config["secret_key"],
+        region_name=s3_config["region"],
     )
     stored = raw.get_object(Bucket=s3_config["bucket"], Key="models/w.bin")
     assert stored["Body"].read() == data

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-from django.conf import settings
 
 from console.nodepools.models import Node, NodeState, Pool
 from console.training.engines import identity_for, probe_interpreter
@@ -218,7 +217,7 @@ def node_worker(celery_worker_process, node_env):
     started = []
 
     def start(name: str = "node-a", *, beat: bool = True, pool: str = "default", node: bool = True):
-        env = node_env(name, pool) if node else {k: v for k, v in FAST.items()}
+        env = node_env(name, pool) if node else dict(FAST)
         worker = celery_worker_process(queues="platform", name=name, beat=beat, extra_env=env)
         started.append(worker)
         return worker

@@ -16,7 +16,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 
 def test_a_member_creates_an_algorithm_runs_a_job_and_watches_it_live(
-    node_worker, sign_in_page, live_server, screenshot, storage_project, member, examples_in_bucket, default_pool, flavors, bucket_name
+    node_worker,
+    sign_in_page,
+    live_server,
+    screenshot,
+    storage_project,
+    member,
+    examples_in_bucket,
+    default_pool,
+    flavors,
+    bucket_name,
 ):
     node_worker("node-a")
     engine = Node.objects.get(name="node-a").engines.get()
@@ -51,7 +60,9 @@ def test_a_member_creates_an_algorithm_runs_a_job_and_watches_it_live(
         boot_file=f"obs://{bucket_name}/code/sleeper/sleep.py", engine=engine,
     )  # fmt: skip
     blocker = training_job_create(
-        actor=member, project=storage_project, spec=JobSpec(name="blocker", algorithm=sleeper, flavor_id="modelarts.vm.cpu.2u")
+        actor=member,
+        project=storage_project,
+        spec=JobSpec(name="blocker", algorithm=sleeper, flavor_id="modelarts.vm.cpu.2u"),
     )
 
     # From the job list: create, pick the algorithm, and its parameter form appears (generated from its constraints).
@@ -69,7 +80,9 @@ def test_a_member_creates_an_algorithm_runs_a_job_and_watches_it_live(
     page.fill("#id_output__train_url", f"obs://{bucket_name}/outputs/tiny-run-1/")
     page.fill("#id_log_export_path", f"obs://{bucket_name}/logs/")
     page.select_option("#id_flavor", "modelarts.vm.cpu.2u")
-    expect(page.locator("#id_flavor option[value='modelarts.vm.cpu.2u']")).to_contain_text(re.compile("will queue|free now"))
+    expect(page.locator("#id_flavor option[value='modelarts.vm.cpu.2u']")).to_contain_text(
+        re.compile("will queue|free now")
+    )
     screenshot("training-job-form")
     page.click("#job-form button[type=submit]")
     expect(page.locator("h1")).to_have_text("tiny-run-1")

@@ -36,7 +36,11 @@ def tiny_algorithm(project, actor, bucket, engine, **overrides):
         "inputs": [{"name": "data_url", "description": "data"}],
         "outputs": [{"name": "train_url", "description": "checkpoint"}],
         "parameters": [
-            {"name": "epochs", "value": "3", "constraint": {"type": "Integer", "valid_type": "Range", "valid_range": [1, 100]}},
+            {
+                "name": "epochs",
+                "value": "3",
+                "constraint": {"type": "Integer", "valid_type": "Range", "valid_range": [1, 100]},
+            },
             {"name": "epoch_seconds", "value": "0", "constraint": {"type": "Float"}},
             {"name": "fail_at_epoch", "value": "0", "constraint": {"type": "Integer"}},
             {"name": "message", "value": "", "constraint": {"type": "String"}},
@@ -47,16 +51,20 @@ def tiny_algorithm(project, actor, bucket, engine, **overrides):
 
 
 def submit(project, actor, algorithm, bucket, name, parameters=(), **extra):
-    return training_job_create(actor=actor, project=project, spec=JobSpec(
-        name=name,
-        algorithm=algorithm,
-        parameters=list(parameters),
-        inputs={"data_url": f"obs://{bucket}/data/"},
-        outputs={"train_url": f"obs://{bucket}/outputs/{name}/"},
-        flavor_id=extra.pop("flavor_id", "test.cpu.1u"),
-        log_export_path=f"obs://{bucket}/logs/",
-        **extra,
-    ))
+    return training_job_create(
+        actor=actor,
+        project=project,
+        spec=JobSpec(
+            name=name,
+            algorithm=algorithm,
+            parameters=list(parameters),
+            inputs={"data_url": f"obs://{bucket}/data/"},
+            outputs={"train_url": f"obs://{bucket}/outputs/{name}/"},
+            flavor_id=extra.pop("flavor_id", "test.cpu.1u"),
+            log_export_path=f"obs://{bucket}/logs/",
+            **extra,
+        ),
+    )
 
 
 def phase_of(job):
@@ -83,8 +91,14 @@ def test_it_runs_a_job_to_completed_with_logs_metrics_and_checkpoint(
     engine = node.engines.get()
     assert engine.engine_id.startswith("pytorch_2.") and "-cpu-py_3." in engine.engine_id
     algorithm = tiny_algorithm(storage_project, member, bucket_name, engine)
-    job = submit(storage_project, member, algorithm, bucket_name, "tiny-1",
-                 [{"name": "epochs", "value": "4"}, {"name": "epoch_seconds", "value": "0.3"}])
+    job = submit(
+        storage_project,
+        member,
+        algorithm,
+        bucket_name,
+        "tiny-1",
+        [{"name": "epochs", "value": "4"}, {"name": "epoch_seconds", "value": "0.3"}],
+    )
     assert job.phase == Phase.CREATING
     job = wait_phase(job, TERMINAL)
     task = job.tasks.get()
@@ -143,10 +157,16 @@ def test_it_passes_hostile_values_literally_and_masks_sensitive_ones(
         "subst": "$(touch " + str(marker) + ")",
         "backticks": "`touch " + str(marker) + "`",
         "newline": "first line\nsecond line",
-        "quotes": "it's \"quoted\" & <b>",
+        "quotes": 'it\'s "quoted" & <b>',
     }
-    job = submit(storage_project, member, algorithm, bucket_name, "hostile",
-                 [{"name": "token", "value": "s3cr3t-VALUE-42"}, *({"name": k, "value": v} for k, v in hostile.items())])
+    job = submit(
+        storage_project,
+        member,
+        algorithm,
+        bucket_name,
+        "hostile",
+        [{"name": "token", "value": "s3cr3t-VALUE-42"}, *({"name": k, "value": v} for k, v in hostile.items())],
+    )
     job = wait_phase(job, TERMINAL)
     task = job.tasks.get()
     assert job.phase == Phase.COMPLETED, job.phase_reason
@@ -199,7 +219,9 @@ def test_stop_mid_run_terminates_the_job_and_leaves_no_process(
     assert "Stopped by mia" in job.phase_reason
     task.refresh_from_db()
     assert task.status == TaskStatus.TERMINATED
-    wait_for(lambda: not task_processes(task.pk) and not runner_processes(task.pk), timeout=10, message="no processes left")
+    wait_for(
+        lambda: not task_processes(task.pk) and not runner_processes(task.pk), timeout=10, message="no processes left"
+    )
     assert training_job_stop(actor=member, job=job).phase == Phase.TERMINATED
     from console.audit.models import AuditEntry
 
@@ -224,7 +246,9 @@ def test_kill_9_of_the_runner_makes_the_job_abnormal_lost_within_the_timeout(
     assert elapsed < 3 + 0.5 + 6
     wait_for(lambda: not task_processes(task.pk), timeout=10, message="the orphaned script to die with its runner")
     task.refresh_from_db()
-    wait_for(lambda: not Path(task.local_dir).exists(), timeout=10, message="the node to remove the lost task's local copies")
+    wait_for(
+        lambda: not Path(task.local_dir).exists(), timeout=10, message="the node to remove the lost task's local copies"
+    )
 
 
 def test_kill_9_of_the_script_fails_the_job_with_the_reason(
@@ -260,8 +284,15 @@ def test_a_two_node_gloo_job_runs_across_two_workers(
         ],
         parameters_customization=True,
     )  # fmt: skip
-    job = submit(storage_project, member, algorithm, bucket_name, "gloo-2",
-                 [{"name": "dist", "value": "True"}, {"name": "world_size", "value": "2"}], node_count=2)
+    job = submit(
+        storage_project,
+        member,
+        algorithm,
+        bucket_name,
+        "gloo-2",
+        [{"name": "dist", "value": "True"}, {"name": "world_size", "value": "2"}],
+        node_count=2,
+    )
     job = wait_phase(job, TERMINAL, timeout=120)
     tasks = list(job.tasks.order_by("index"))
     assert job.phase == Phase.COMPLETED, (job.phase_reason, [log_text(t) for t in tasks])
@@ -287,9 +318,15 @@ def test_a_killed_worker_leaves_its_job_running_and_reporting(
     worker.stop(signal.SIGKILL)  # the Celery worker (and its beat) die; the runner is in its own session
     assert runner_processes(task.pk)
     before = TrainingTask.objects.get(pk=task.pk).heartbeat_at
-    wait_for(lambda: TrainingTask.objects.get(pk=task.pk).heartbeat_at > before, timeout=10, message="heartbeats to go on")
+    wait_for(
+        lambda: TrainingTask.objects.get(pk=task.pk).heartbeat_at > before, timeout=10, message="heartbeats to go on"
+    )
     # Outputs are uploaded while it runs (every TRAINING_OUTPUT_UPLOAD_PERIOD; 2 s in tests), not only at the end.
-    wait_for(lambda: (probe_in_bucket / "outputs" / "survivor" / "args.json").exists(), timeout=10, message="a periodic upload")
+    wait_for(
+        lambda: (probe_in_bucket / "outputs" / "survivor" / "args.json").exists(),
+        timeout=10,
+        message="a periodic upload",
+    )
     assert phase_of(job) == Phase.RUNNING
     job = wait_phase(job, TERMINAL, timeout=60)
     assert job.phase == Phase.COMPLETED, job.phase_reason
@@ -324,8 +361,15 @@ def test_a_task_over_its_flavors_memory_is_stopped_with_that_reason(
     Flavor.objects.create(flavor_id="test.mem.1g", flavor_name="Test 1 GB", cpu_cores=1, memory_gb=1, disk_gb=1)
     _worker, node = start_node(node_worker)
     algorithm = probe_algorithm(storage_project, member, bucket_name, node.engines.get())
-    job = submit(storage_project, member, algorithm, bucket_name, "hog",
-                 [{"name": "hog_mb", "value": "1500"}, {"name": "sleep", "value": "30"}], flavor_id="test.mem.1g")
+    job = submit(
+        storage_project,
+        member,
+        algorithm,
+        bucket_name,
+        "hog",
+        [{"name": "hog_mb", "value": "1500"}, {"name": "sleep", "value": "30"}],
+        flavor_id="test.mem.1g",
+    )
     job = wait_phase(job, TERMINAL, timeout=60)
     assert job.phase == Phase.FAILED
     assert "more than the 1 GB of flavor test.mem.1g" in job.phase_reason
@@ -340,9 +384,13 @@ def test_deleting_a_running_job_stops_it_and_its_records_go_but_outputs_stay(
     wait_phase(job, Phase.RUNNING)
     task = TrainingTask.objects.get(job=job)
     training_job_delete(actor=member, job=job)
-    wait_for(lambda: not TrainingJob.objects.filter(pk=job.pk).exists(), timeout=30, message="the job's rows to be purged")
+    wait_for(
+        lambda: not TrainingJob.objects.filter(pk=job.pk).exists(), timeout=30, message="the job's rows to be purged"
+    )
     assert not TaskLogChunk.objects.filter(task_id=task.pk).exists()
-    wait_for(lambda: not task_processes(task.pk) and not runner_processes(task.pk), timeout=10, message="no processes left")
+    wait_for(
+        lambda: not task_processes(task.pk) and not runner_processes(task.pk), timeout=10, message="no processes left"
+    )
     assert (probe_in_bucket / "outputs" / "doomed" / "args.json").exists()  # outputs in storage stay
 
 
@@ -367,7 +415,9 @@ def test_beat_catches_up_and_a_removed_node_does_not_rejoin(
     assert (job.phase, job.secondary_phase) == (Phase.ABNORMAL, SecondaryPhase.LOST)
 
     worker.stop()
-    Node.objects.filter(pk=node.pk).update(state=NodeState.DELETED, removed_at=timezone.now(), removed_reason="deleted by an administrator")
+    Node.objects.filter(pk=node.pk).update(
+        state=NodeState.DELETED, removed_at=timezone.now(), removed_reason="deleted by an administrator"
+    )
     again = node_worker("node-a", beat=False)
     log = again.log_path.read_text()
     assert "does not rejoin by itself" in log

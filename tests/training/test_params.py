@@ -32,7 +32,10 @@ def test_it_accepts_the_seeds_parameters_and_fills_the_full_shape():
         ([definition(name="x" * 65)], "is not a valid name"),
         ([definition(name="a.b")], "is not a valid name"),
         ([definition(name="ok"), definition(name="ok")], "listed twice"),
-        ([{**definition(name="ok"), "description": "d" * 257}], "The description of ok must be at most 256 characters."),
+        (
+            [{**definition(name="ok"), "description": "d" * 257}],
+            "The description of ok must be at most 256 characters.",
+        ),
         ([definition(type_="Double")], "the type must be String, Integer, Float or Boolean"),
         ([definition(type_="Integer", value="1.5")], "must be an integer"),
         ([definition(type_="Float", value="abc")], "must be a number"),
@@ -75,9 +78,17 @@ def test_values_default_to_the_algorithm_and_can_be_overridden():
         ([definition(type_="Integer")], [{"name": "p", "value": "x"}], "must be an integer"),
         ([definition(type_="Float")], [{"name": "p", "value": "1e999"}], "must be a number"),
         ([definition(type_="Boolean")], [{"name": "p", "value": "maybe"}], "must be True or False"),
-        ([definition(type_="Float", valid_type="Range", valid_range=[0, 1])], [{"name": "p", "value": "1.5"}], "between 0 and 1"),
+        (
+            [definition(type_="Float", valid_type="Range", valid_range=[0, 1])],
+            [{"name": "p", "value": "1.5"}],
+            "between 0 and 1",
+        ),
         ([definition(valid_type="Range", valid_range=[2, 4])], [{"name": "p", "value": "abcdef"}], "2 to 4 characters"),
-        ([definition(valid_type="Choice", valid_range=["adam", "sgd"])], [{"name": "p", "value": "rmsprop"}], "one of adam, sgd"),
+        (
+            [definition(valid_type="Choice", valid_range=["adam", "sgd"])],
+            [{"name": "p", "value": "rmsprop"}],
+            "one of adam, sgd",
+        ),
         ([definition(required=True)], [], "is required"),
         ([definition(required=True)], [{"name": "p", "value": ""}], "is required"),
         ([definition(value="fixed", editable=False)], [{"name": "p", "value": "changed"}], "is not editable"),
@@ -95,11 +106,15 @@ def test_it_refuses_values_that_break_a_constraint(definitions, given, message):
 
 
 def test_a_non_editable_parameter_may_be_repeated_with_its_own_value():
-    assert resolve([definition(value="fixed", editable=False)], [{"name": "p", "value": "fixed"}]) == [{"name": "p", "value": "fixed"}]
+    assert resolve([definition(value="fixed", editable=False)], [{"name": "p", "value": "fixed"}]) == [
+        {"name": "p", "value": "fixed"}
+    ]
 
 
 def test_choice_compares_values_by_type():
-    assert resolve([definition(type_="Integer", valid_type="Choice", valid_range=[1, 2])], [{"name": "p", "value": "02"}])
+    assert resolve(
+        [definition(type_="Integer", valid_type="Choice", valid_range=[1, 2])], [{"name": "p", "value": "02"}]
+    )
 
 
 def test_custom_parameters_need_customization_and_a_valid_name():
@@ -108,14 +123,18 @@ def test_custom_parameters_need_customization_and_a_valid_name():
         resolve([], [{"name": "bad name", "value": "1"}], customization=True)
 
 
-@pytest.mark.parametrize("value", ["a; rm -rf /", "$(id)", "`id`", "line1\nline2", "'quoted' \"double\"", "--other=1", "*"])
+@pytest.mark.parametrize(
+    "value", ["a; rm -rf /", "$(id)", "`id`", "line1\nline2", "'quoted' \"double\"", "--other=1", "*"]
+)
 def test_hostile_values_are_one_literal_argument_each(value):
     values = resolve([definition()], [{"name": "p", "value": value}])
     assert params.argv_for(values) == [f"--p={value}"]
 
 
 def test_sensitive_values_are_masked_for_display():
-    definitions = params.normalize_definitions([definition(name="token", value="dflt", sensitive=True), definition(name="lr", value="0.1")])
+    definitions = params.normalize_definitions(
+        [definition(name="token", value="dflt", sensitive=True), definition(name="lr", value="0.1")]
+    )
     values = [{"name": "token", "value": "real-secret"}, {"name": "lr", "value": "0.2"}]
     assert params.masked(values, definitions) == [{"name": "token", "value": "******"}, {"name": "lr", "value": "0.2"}]
     assert params.masked_definitions(definitions)[0]["value"] == "******"

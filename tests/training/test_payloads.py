@@ -60,7 +60,10 @@ def test_algorithm_payload_has_the_seeds_shape(job):
     assert body["metadata"]["name"] == "test-pytorch-cpu" and body["metadata"]["source"] == "custom"
     config = body["job_config"]
     assert config["code_tree"] == {"name": "gloo/", "children": [{"name": "test-pytorch.py"}]}
-    assert config["parameters"][0]["constraint"]["type"] == "Boolean" and config["parameters"][0]["i18n_description"] is None
+    assert (
+        config["parameters"][0]["constraint"]["type"] == "Boolean"
+        and config["parameters"][0]["i18n_description"] is None
+    )
     assert config["engine"]["engine_name"] == "PyTorch"
 
 
@@ -72,7 +75,12 @@ def test_job_payload_at_creation_is_the_seeds(job, settings):
     assert body["kind"] == "job"
     assert body["metadata"]["annotations"] == {"job_template": "Template DL", "key_task": "worker"}
     status = body["status"]
-    assert (status["phase"], status["secondary_phase"], status["duration"], status["start_time"]) == ("Creating", "Creating", 0, 0)
+    assert (status["phase"], status["secondary_phase"], status["duration"], status["start_time"]) == (
+        "Creating",
+        "Creating",
+        0,
+        0,
+    )
     assert status["node_count_metrics"] is None and status["tasks"] == ["worker-0"]
     output = body["algorithm"]["outputs"][0]
     assert output["mode"] == "upload_periodically" and output["period"] == settings.TRAINING_OUTPUT_UPLOAD_PERIOD

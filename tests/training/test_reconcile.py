@@ -59,7 +59,8 @@ def test_all_tasks_running_makes_the_job_running_once(world):
 def test_a_silent_runner_makes_the_job_abnormal_lost(world, settings):
     job = make_job(world, phase=Phase.RUNNING, task_status=TaskStatus.RUNNING, nodes_assigned_at=timezone.now())
     TrainingTask.objects.filter(job=job).update(
-        heartbeat_at=timezone.now() - timedelta(seconds=settings.TRAINING_RUNNER_TIMEOUT_SECONDS + 1), node_name="node-a"
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.TRAINING_RUNNER_TIMEOUT_SECONDS + 1),
+        node_name="node-a",
     )
     counts = reconcile_jobs()
     job = refreshed(job)
@@ -70,8 +71,12 @@ def test_a_silent_runner_makes_the_job_abnormal_lost(world, settings):
 
 
 def test_a_failed_task_fails_the_job_and_stops_its_siblings(world):
-    job = make_job(world, phase=Phase.RUNNING, node_count=2, task_status=TaskStatus.RUNNING, nodes_assigned_at=timezone.now())
-    TrainingTask.objects.filter(job=job, index=1).update(status=TaskStatus.FAILED, exit_code=3, message="The training process exited with code 3.")
+    job = make_job(
+        world, phase=Phase.RUNNING, node_count=2, task_status=TaskStatus.RUNNING, nodes_assigned_at=timezone.now()
+    )
+    TrainingTask.objects.filter(job=job, index=1).update(
+        status=TaskStatus.FAILED, exit_code=3, message="The training process exited with code 3."
+    )
     reconcile_jobs()
     job = refreshed(job)
     assert (job.phase, job.exit_code) == (Phase.FAILED, 3)
@@ -177,7 +182,9 @@ def test_jobs_queue_first_come_first_served_with_reasons_and_positions(world):
     node = make_node(world["pool"], "node-a", engine=world["engine"])
     first, second, third = make_job(world, "first"), make_job(world, "second"), make_job(world, "third")
     launches = pool_schedule(pool_id=world["pool"].pk)
-    assert [(launch.node_name, TrainingTask.objects.get(pk=launch.task_id).job_id) for launch in launches] == [("node-a", first.pk)]
+    assert [(launch.node_name, TrainingTask.objects.get(pk=launch.task_id).job_id) for launch in launches] == [
+        ("node-a", first.pk)
+    ]
     first, second, third = refreshed(first), refreshed(second), refreshed(third)
     assert (first.phase, first.secondary_phase) == (Phase.PENDING, SecondaryPhase.CREATING)
     assert TrainingTask.objects.get(job=first).node == node
@@ -194,7 +201,9 @@ def test_jobs_queue_first_come_first_served_with_reasons_and_positions(world):
 def test_a_multi_node_job_gets_all_its_nodes_at_once_or_waits(world):
     a = make_node(world["pool"], "node-a", engine=world["engine"])
     make_node(world["pool"], "node-b", engine=world["engine"])
-    busy = make_job(world, "busy", phase=Phase.RUNNING, task_status=TaskStatus.RUNNING, nodes_assigned_at=timezone.now())
+    busy = make_job(
+        world, "busy", phase=Phase.RUNNING, task_status=TaskStatus.RUNNING, nodes_assigned_at=timezone.now()
+    )
     TrainingTask.objects.filter(job=busy).update(node=a)
     wide = make_job(world, "wide", node_count=2)
     assert pool_schedule(pool_id=world["pool"].pk) == []
@@ -217,7 +226,9 @@ def test_nodes_without_the_engine_or_silent_ones_are_not_used(world, settings):
     silent = make_node(world["pool"], "silent", engine=world["engine"])
     from console.nodepools.models import Node
 
-    Node.objects.filter(pk=silent.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=settings.NODE_TIMEOUT_SECONDS + 5))
+    Node.objects.filter(pk=silent.pk).update(
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.NODE_TIMEOUT_SECONDS + 5)
+    )
     job = make_job(world)
     assert pool_schedule(pool_id=world["pool"].pk) == []
     assert "only 0 online node(s)" in refreshed(job).phase_reason

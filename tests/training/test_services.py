@@ -26,7 +26,13 @@ from tests.training.conftest import make_node
 def ctx(storage_project, member, examples_in_bucket, default_pool, flavors, local_engine, bucket_name):
     make_node(default_pool, "node-a", engine=local_engine, cores=2, memory_gb=16)
     make_node(default_pool, "node-b", engine=local_engine, cores=2, memory_gb=16)
-    return {"project": storage_project, "actor": member, "bucket": bucket_name, "engine": local_engine, "pool": default_pool}
+    return {
+        "project": storage_project,
+        "actor": member,
+        "bucket": bucket_name,
+        "engine": local_engine,
+        "pool": default_pool,
+    }
 
 
 def seed_algorithm(ctx, **overrides):
@@ -155,7 +161,10 @@ def test_it_creates_a_job_in_phase_creating_with_its_tasks(ctx):
     algorithm = seed_algorithm(ctx)
     job = create_job(ctx, algorithm, node_count=2)
     assert (job.phase, job.secondary_phase) == (Phase.CREATING, "Creating")
-    assert list(job.tasks.values_list("name", "status")) == [("worker-0", TaskStatus.WAITING), ("worker-1", TaskStatus.WAITING)]
+    assert list(job.tasks.values_list("name", "status")) == [
+        ("worker-0", TaskStatus.WAITING),
+        ("worker-1", TaskStatus.WAITING),
+    ]
     assert job.inputs == [{"name": "data_url", "description": "数据来源1", "obs_url": f"/{ctx['bucket']}/data/"}]
     assert job.flavor_spec["flavor_id"] == "modelarts.vm.cpu.2u" and job.pool == ctx["pool"]
     assert JobEvent.objects.filter(job=job, kind="created").exists()
@@ -201,7 +210,11 @@ def test_it_refuses_a_bad_job_and_writes_nothing(ctx, other_project, overrides, 
     overrides = fill(overrides)
     if overrides.pop("algorithm", None):
         algorithm = Algorithm.objects.create(
-            project=other_project, name="theirs", engine=ctx["engine"], code_dir=algorithm.code_dir, boot_file=algorithm.boot_file
+            project=other_project,
+            name="theirs",
+            engine=ctx["engine"],
+            code_dir=algorithm.code_dir,
+            boot_file=algorithm.boot_file,
         )
     with pytest.raises(ValidationError) as caught:
         create_job(ctx, algorithm, **overrides)
@@ -256,11 +269,17 @@ def test_a_model_version_as_input_adds_a_training_task_record(ctx):
     from console.mymodels.models import BaseModelSeries, BaseModelVersion, ModelStatus, MyModel
     from console.versions.models import ModelVersion, TaskKind
 
-    series = BaseModelSeries.objects.create(slug="qwen2-5", name="通义千问2.5", name_en="Qwen2.5", type_zh="文本生成", type_en="Text generation")
+    series = BaseModelSeries.objects.create(
+        slug="qwen2-5", name="通义千问2.5", name_en="Qwen2.5", type_zh="文本生成", type_en="Text generation"
+    )
     base = BaseModelVersion.objects.create(series=series, slug="qwen2-5-7b", name="Qwen2.5-7B")
     model = MyModel.objects.create(project=ctx["project"], name="m1", base_version=base)
     version = ModelVersion.objects.create(
-        model=model, number=1, base_version=base, weights_path=f"obs://{ctx['bucket']}/data/", status=ModelStatus.CREATED
+        model=model,
+        number=1,
+        base_version=base,
+        weights_path=f"obs://{ctx['bucket']}/data/",
+        status=ModelStatus.CREATED,
     )
     algorithm = seed_algorithm(ctx)
     job = create_job(ctx, algorithm, inputs=[], model_version=version)

@@ -108,8 +108,18 @@ def test_task_metrics_fragment_is_an_svg_chart(setup, client_for, member):
     now = timezone.now()
     TaskMetricSample.objects.create(task=task, at=now)
     for i in range(1, 5):
-        TaskMetricSample.objects.create(task=task, at=now + timezone.timedelta(seconds=i), cpu_usage=20.0 * i, mem_usage=1.0, mem_bytes=200 * 1024**2)
-    body = client_for(member).get(url("task_metrics", setup["project"], job_id=job.uuid, task_name="worker-0"), **HX).content.decode()
+        TaskMetricSample.objects.create(
+            task=task,
+            at=now + timezone.timedelta(seconds=i),
+            cpu_usage=20.0 * i,
+            mem_usage=1.0,
+            mem_bytes=200 * 1024**2,
+        )
+    body = (
+        client_for(member)
+        .get(url("task_metrics", setup["project"], job_id=job.uuid, task_name="worker-0"), **HX)
+        .content.decode()
+    )
     assert body.count("<svg") == 2 and "polyline" in body and "80.0 %" in body and "flavor limit" in body
 
 
@@ -127,8 +137,18 @@ def test_another_projects_job_is_404(setup, client_for, other_project, make_memb
     outsider = make_member(other_project, "olga", Role.ADMIN)
     client = client_for(outsider)
     job = setup["job"]
-    assert client.get(reverse("training:job_detail", kwargs={"project_id": setup["project"].project_id, "job_id": job.uuid})).status_code == 404
-    assert client.get(reverse("training:job_detail", kwargs={"project_id": other_project.project_id, "job_id": job.uuid})).status_code == 404
+    assert (
+        client.get(
+            reverse("training:job_detail", kwargs={"project_id": setup["project"].project_id, "job_id": job.uuid})
+        ).status_code
+        == 404
+    )
+    assert (
+        client.get(
+            reverse("training:job_detail", kwargs={"project_id": other_project.project_id, "job_id": job.uuid})
+        ).status_code
+        == 404
+    )
 
 
 def test_stop_and_delete_views(setup, client_for, member):
@@ -153,7 +173,9 @@ def test_job_create_page_generates_the_parameter_form(setup, client_for, member)
     assert 'name="param__epochs"' in body and 'name="input__data_url"' in body and 'name="output__train_url"' in body
     assert 'type="password"' in body and "default-secret" not in body
     assert "free now" in body or "will queue" in body
-    fragment = client.get(url("job_algorithm_fields", setup["project"]) + f"?algorithm={algorithm.uuid}", **HX).content.decode()
+    fragment = client.get(
+        url("job_algorithm_fields", setup["project"]) + f"?algorithm={algorithm.uuid}", **HX
+    ).content.decode()
     assert 'id="algorithm-fields"' in fragment and "param__epochs" in fragment
 
 
@@ -275,12 +297,21 @@ def test_site_admins_register_an_interpreter_as_an_engine(client_for, site_admin
     assert "already registered" in again.content.decode()
     elsewhere = client.post(reverse("training:engine_list"), {"python_path": "/opt/venvs/tf/bin/python"})
     assert "enter the engine name and ID yourself" in elsewhere.content.decode()
-    response = client.post(reverse("training:engine_list"), {"python_path": "/opt/venvs/tf/bin/python", "engine_name": "TensorFlow", "engine_id": "tensorflow_2.16.1-cpu-py_3.12-debian_12-x86_64"})
+    response = client.post(
+        reverse("training:engine_list"),
+        {
+            "python_path": "/opt/venvs/tf/bin/python",
+            "engine_name": "TensorFlow",
+            "engine_id": "tensorflow_2.16.1-cpu-py_3.12-debian_12-x86_64",
+        },
+    )
     assert response.status_code == 302 and Engine.objects.count() == 2
     assert client.post(reverse("training:engine_list"), {"python_path": "relative/python"}).status_code == 200
 
 
-def test_selectors_show_a_projects_jobs_and_algorithms_only_to_its_members(setup, make_member, other_project, site_admin):
+def test_selectors_show_a_projects_jobs_and_algorithms_only_to_its_members(
+    setup, make_member, other_project, site_admin
+):
     from django.http import Http404
 
     from console.training import selectors
@@ -302,12 +333,18 @@ def test_job_form_offers_only_usable_model_versions_and_puts_refusals_beside_the
     from console.mymodels.models import BaseModelSeries, BaseModelVersion, ModelStatus, MyModel
     from console.versions.models import ModelVersion
 
-    series = BaseModelSeries.objects.create(slug="qwen2-5", name="通义千问2.5", name_en="Qwen2.5", type_zh="文本生成", type_en="Text generation")
+    series = BaseModelSeries.objects.create(
+        slug="qwen2-5", name="通义千问2.5", name_en="Qwen2.5", type_zh="文本生成", type_en="Text generation"
+    )
     base = BaseModelVersion.objects.create(series=series, slug="qwen2-5-7b", name="Qwen2.5-7B")
     model = MyModel.objects.create(project=setup["project"], name="m1", base_version=base)
     bucket = setup["bucket"]
-    usable = ModelVersion.objects.create(model=model, number=1, base_version=base, weights_path=f"obs://{bucket}/nope/", status=ModelStatus.CREATED)
-    failed = ModelVersion.objects.create(model=model, number=2, base_version=base, weights_path=f"obs://{bucket}/data/", status=ModelStatus.FAILED)
+    usable = ModelVersion.objects.create(
+        model=model, number=1, base_version=base, weights_path=f"obs://{bucket}/nope/", status=ModelStatus.CREATED
+    )
+    failed = ModelVersion.objects.create(
+        model=model, number=2, base_version=base, weights_path=f"obs://{bucket}/data/", status=ModelStatus.FAILED
+    )
     client = client_for(member)
     algorithm = setup["algorithm"]
     page = client.get(url("job_create", setup["project"]) + f"?algorithm={algorithm.uuid}")

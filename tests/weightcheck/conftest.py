@@ -63,8 +63,9 @@ def build_folder(tmp_path, bpe_tokenizer_dir, sentencepiece_model):
             # As published: a SentencePiece tokenizer.model and the slow tokenizer class.
             (folder / "tokenizer.model").write_bytes(sentencepiece_model)
             (folder / "tokenizer_config.json").write_text(
-                json.dumps({"tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>",
-                            "unk_token": "<unk>"})  # fmt: skip
+                json.dumps(
+                    {"tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+                )  # fmt: skip
             )
         else:
             for item in bpe_tokenizer_dir.iterdir():

@@ -204,9 +204,7 @@ def test_it_fails_a_quantization_method_other_than_the_standard(tmp_path):
     quantization = {"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True, "version": "gemm"}
     corpus.copy_config(folder, "DeepSeek-V3", quantization_config=quantization)
 
-    assert_fails(
-        run_check(folder, "DeepSeek-V3"), "quantization_missing", QUANT_MISSING, "quant_method is 'awq'"
-    )
+    assert_fails(run_check(folder, "DeepSeek-V3"), "quantization_missing", QUANT_MISSING, "quant_method is 'awq'")
 
 
 def test_it_fails_an_extra_quantization_config(build_folder):

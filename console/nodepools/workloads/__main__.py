@@ -52,8 +52,9 @@ def zygote(fifo_path: str) -> int:
         return 0  # the worker died before the line above took effect
     _setup_django()
     # Everything a runner needs, imported once here instead of in every runner.
-    import console.nodepools.workloads.runner  # noqa: F401
     from django.db import connections
+
+    import console.nodepools.workloads.runner  # noqa: F401
 
     connections.close_all()
     # Runners this process forks are reaped by the kernel (they report through the database).

@@ -20,9 +20,9 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import shutil
 import signal
 import socket
-import shutil
 import threading
 import time
 from datetime import timedelta
@@ -136,7 +136,9 @@ class NodeAgent:
     def start(self) -> bool:
         facts = node_facts()
         try:
-            node = node_register(name=self.node_name, pool_name=self.pool_name, worker_name=self.worker_name, facts=facts)
+            node = node_register(
+                name=self.node_name, pool_name=self.pool_name, worker_name=self.worker_name, facts=facts
+            )
         except NodeRegistrationRefused as refusal:
             logger.warning("node %s not registered: %s", self.node_name, refusal.message)
             return False
@@ -191,7 +193,9 @@ class NodeAgent:
 
     def _leave_pool(self) -> None:
         """Removed by an administrator: stop taking the pool's work; the platform queue keeps running."""
-        logger.warning("node %s was removed from its pool; no longer consuming %s", self.node_name, ", ".join(self.queues))
+        logger.warning(
+            "node %s was removed from its pool; no longer consuming %s", self.node_name, ", ".join(self.queues)
+        )
         for queue in self.queues:
             # Through remote control: the consumer belongs to the worker's main loop, not to this thread.
             current_app.control.cancel_consumer(queue, destination=[self.worker_name])

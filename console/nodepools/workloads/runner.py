@@ -215,7 +215,9 @@ class Runner:
             self.reporter.call(run.finish, outcome)
             self.reporter.call(run.after_finish)
         except Exception:
-            logger.warning("reporting the end of %s %s failed:\n%s", self.kind, self.workload_id, traceback.format_exc())
+            logger.warning(
+                "reporting the end of %s %s failed:\n%s", self.kind, self.workload_id, traceback.format_exc()
+            )
         finally:
             self.reporter.stop()
 

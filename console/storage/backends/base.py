@@ -115,9 +115,7 @@ class BackendFolderReader:
     def list_files(self) -> dict[str, int]:
         if self._files is None:
             start = len(self.prefix)
-            self._files = {
-                entry.path[start:]: entry.size for entry in self.backend.walk(self.prefix)
-            }
+            self._files = {entry.path[start:]: entry.size for entry in self.backend.walk(self.prefix)}
         return dict(self._files)
 
     def read(self, path: str, start: int = 0, length: int | None = None) -> bytes:

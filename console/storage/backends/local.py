@@ -250,12 +250,7 @@ class LocalBackend(StorageBackend):
             if stat_module.S_ISLNK(info.st_mode):
                 os.unlink(path)  # remove the link, not the folder it points to
             return 0
-        count = sum(
-            1
-            for _, _, filenames in os.walk(path)
-            for name in filenames
-            if not name.startswith(TEMP_PREFIX)
-        )
+        count = sum(1 for _, _, filenames in os.walk(path) for name in filenames if not name.startswith(TEMP_PREFIX))
         # rmtree never follows symlinks, so a link inside cannot take files elsewhere.
         shutil.rmtree(path)
         return count

@@ -90,10 +90,7 @@ class S3Backend(StorageBackend):
         )
 
     def __repr__(self) -> str:
-        return (
-            f"S3Backend({self.bucket!r}, endpoint_url={self.endpoint_url!r}, "
-            f"prefix={self.prefix!r})"
-        )
+        return f"S3Backend({self.bucket!r}, endpoint_url={self.endpoint_url!r}, prefix={self.prefix!r})"
 
     def _full(self, key: str) -> str:
         return self.prefix + key
@@ -108,9 +105,7 @@ class S3Backend(StorageBackend):
         yield from self.client.get_paginator("list_objects_v2").paginate(**kwargs)
 
     def _has_any(self, full_prefix: str) -> bool:
-        response = self.client.list_objects_v2(
-            Bucket=self.bucket, Prefix=full_prefix, MaxKeys=1
-        )
+        response = self.client.list_objects_v2(Bucket=self.bucket, Prefix=full_prefix, MaxKeys=1)
         return response.get("KeyCount", 0) > 0
 
     # -- reading -----------------------------------------------------------
@@ -132,9 +127,7 @@ class S3Backend(StorageBackend):
                     continue  # the folder's own marker
                 key = self._relative(obj["Key"])
                 if _addressable(key):
-                    entries.append(
-                        Entry(key[len(folder) :], key, False, obj["Size"], obj["LastModified"])
-                    )
+                    entries.append(Entry(key[len(folder) :], key, False, obj["Size"], obj["LastModified"]))
         if folder and not seen_anything:
             raise ObjectNotFound(f"folder not found: {folder}")
         return sort_entries(entries)
@@ -244,9 +237,7 @@ class S3Backend(StorageBackend):
             while data:
                 number = len(parts) + 1
                 if number > MAX_PARTS:
-                    raise StorageError(
-                        f"{key}: more than {MAX_PARTS} parts; use a larger part size"
-                    )
+                    raise StorageError(f"{key}: more than {MAX_PARTS} parts; use a larger part size")
                 response = self.client.upload_part(
                     Bucket=self.bucket,
                     Key=full,

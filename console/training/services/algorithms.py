@@ -58,7 +58,9 @@ def _code_location(*, actor, project, code_dir: str, boot_file: str) -> tuple[Ob
         if boot.bucket != folder.bucket or boot.parent != folder:
             # Seed: 代码目录为代码启动文件的一级目录.
             errors["boot_file"] = [
-                _("The boot file must be directly inside the code directory %(dir)s (the code directory is the boot file's parent folder).")
+                _(
+                    "The boot file must be directly inside the code directory %(dir)s (the code directory is the boot file's parent folder)."
+                )
                 % {"dir": folder.uri}
             ]
         elif not boot.key.endswith(".py"):
@@ -89,7 +91,7 @@ def _code_tree(backend, folder: ObsPath) -> tuple[dict, int]:
             if count >= CODE_TREE_MAX_ENTRIES:
                 break
             size += entry.size
-            relative = entry.path[len(folder.key):]
+            relative = entry.path[len(folder.key) :]
             parts = relative.split("/")
             parent_key = ""
             node = root
@@ -112,8 +114,24 @@ def _taken(name: str) -> ValidationError:
     )
 
 
-def _validate(*, actor, project, name, description, code_dir, boot_file, engine, engine_id, engine_name,
-              engine_version, inputs, outputs, parameters, parameters_customization, instance=None) -> dict:
+def _validate(
+    *,
+    actor,
+    project,
+    name,
+    description,
+    code_dir,
+    boot_file,
+    engine,
+    engine_id,
+    engine_name,
+    engine_version,
+    inputs,
+    outputs,
+    parameters,
+    parameters_customization,
+    instance=None,
+) -> dict:
     # Each refusal carries a stable code: the API answers some of them with their own error code.
     errors: dict[str, list[ValidationError]] = {}
     name = (name or "").strip() if isinstance(name, str) else name
@@ -127,7 +145,9 @@ def _validate(*, actor, project, name, description, code_dir, boot_file, engine,
     if problem:
         errors["description"] = [ValidationError(problem, code="description_too_long")]
     if engine is None:
-        engine = engine_for(engine_id=engine_id or "", engine_name=engine_name or "", engine_version=engine_version or "")
+        engine = engine_for(
+            engine_id=engine_id or "", engine_name=engine_name or "", engine_version=engine_version or ""
+        )
     if engine is None or not engine.enabled:
         errors["engine"] = [
             ValidationError(
@@ -201,9 +221,20 @@ def algorithm_create(
 ) -> Algorithm:
     """Create an algorithm. Raises ValidationError naming each field that breaks a rule; nothing is written then."""
     values = _validate(
-        actor=actor, project=project, name=name, description=description, code_dir=code_dir, boot_file=boot_file,
-        engine=engine, engine_id=engine_id, engine_name=engine_name, engine_version=engine_version, inputs=inputs,
-        outputs=outputs, parameters=parameters, parameters_customization=parameters_customization,
+        actor=actor,
+        project=project,
+        name=name,
+        description=description,
+        code_dir=code_dir,
+        boot_file=boot_file,
+        engine=engine,
+        engine_id=engine_id,
+        engine_name=engine_name,
+        engine_version=engine_version,
+        inputs=inputs,
+        outputs=outputs,
+        parameters=parameters,
+        parameters_customization=parameters_customization,
     )
     try:
         with transaction.atomic():
@@ -251,16 +282,23 @@ def algorithm_delete(*, actor, algorithm: Algorithm) -> None:
     if locked is None:
         raise ValidationError(_("This algorithm was already deleted."), code="algorithm_gone")
     using = list(
-        TrainingJob.objects.filter(algorithm=locked, phase__in=ACTIVE_PHASES, deleted_at__isnull=True).values_list("name", flat=True)[:5]
+        TrainingJob.objects.filter(algorithm=locked, phase__in=ACTIVE_PHASES, deleted_at__isnull=True).values_list(
+            "name", flat=True
+        )[:5]
     )
     if using:
         raise ValidationError(
-            _("The algorithm is used by training jobs that have not finished (%(jobs)s); stop them or wait for them to end.")
+            _(
+                "The algorithm is used by training jobs that have not finished (%(jobs)s); stop them or wait for them to end."
+            )
             % {"jobs": ", ".join(using)},
             code="algorithm_in_use",
         )
     audit_record(
-        actor=actor, action="algorithm.delete", obj=locked, project=locked.project,
+        actor=actor,
+        action="algorithm.delete",
+        obj=locked,
+        project=locked.project,
         before={"name": locked.name, "code_dir": locked.code_dir, "boot_file": locked.boot_file},
     )
     locked.delete()

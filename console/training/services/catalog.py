@@ -206,9 +206,7 @@ def engines_sync_for_node(*, node: Node, identities: list[dict]) -> list[Engine]
                 "source": EngineSource.DETECTED,
             },
         )
-        NodeEngine.objects.update_or_create(
-            node=node, engine=engine, defaults={"python_path": identity["python_path"]}
-        )
+        NodeEngine.objects.update_or_create(node=node, engine=engine, defaults={"python_path": identity["python_path"]})
         engines.append(engine)
     NodeEngine.objects.filter(node=node).exclude(engine__in=engines).delete()
     return engines
@@ -229,7 +227,9 @@ def engine_create(*, actor, python_path: str, engine_name: str = "", engine_id: 
     """
     python_path = (python_path or "").strip()
     if not python_path or not os.path.isabs(python_path) or "\x00" in python_path:
-        raise ValidationError({"python_path": _("Enter the absolute path of a Python interpreter, such as /opt/venvs/torch/bin/python.")})
+        raise ValidationError(
+            {"python_path": _("Enter the absolute path of a Python interpreter, such as /opt/venvs/torch/bin/python.")}
+        )
     identity = None
     if os.path.exists(python_path):
         try:
@@ -248,7 +248,9 @@ def engine_create(*, actor, python_path: str, engine_name: str = "", engine_id: 
             }
         )
     if Engine.objects.filter(engine_id=engine_id).exists():
-        raise ValidationError({"engine_id": _("Engine %(id)s is already registered.") % {"id": engine_id}}, code="engine_exists")
+        raise ValidationError(
+            {"engine_id": _("Engine %(id)s is already registered.") % {"id": engine_id}}, code="engine_exists"
+        )
     engine = Engine.objects.create(
         engine_id=engine_id[:128],
         engine_name=engine_name[:64],
@@ -258,7 +260,12 @@ def engine_create(*, actor, python_path: str, engine_name: str = "", engine_id: 
         python_path=python_path,
         source=EngineSource.ADMIN,
     )
-    audit_record(actor=actor, action="engine.create", obj=engine, after={"engine_id": engine.engine_id, "python_path": python_path})
+    audit_record(
+        actor=actor,
+        action="engine.create",
+        obj=engine,
+        after={"engine_id": engine.engine_id, "python_path": python_path},
+    )
     return engine
 
 

@@ -83,7 +83,9 @@ class _Refusals(dict):
         self.add(field_name, "%(message)s", code, message=message, **message_params)
 
 
-def _folder_for(*, actor, project, path, access: str, create: bool = False) -> tuple[str | None, tuple[str, str] | None]:
+def _folder_for(
+    *, actor, project, path, access: str, create: bool = False
+) -> tuple[str | None, tuple[str, str] | None]:
     """A storage folder in its API form (/bucket/key/) after the gate's checks, or the refusal (message, code).
 
     ``create``: the folder may not exist yet (outputs and logs are uploaded into it), but it may not be a file.
@@ -127,7 +129,9 @@ _OUTPUTS = _FolderKind(
 )  # fmt: skip
 
 
-def _job_folders(*, actor, project, kind: _FolderKind, definitions: list[dict], given: Mapping[str, str], errors: _Refusals) -> list[dict]:
+def _job_folders(
+    *, actor, project, kind: _FolderKind, definitions: list[dict], given: Mapping[str, str], errors: _Refusals
+) -> list[dict]:
     """One storage folder per input (or output) the algorithm defines, each checked by the gate."""
     defined = {definition["name"] for definition in definitions}
     for unknown in sorted(set(given) - defined):
@@ -174,12 +178,17 @@ def training_job_create(*, actor, project, spec: JobSpec) -> TrainingJob:
     if algo is None or algo.project_id != project.pk:
         errors.add(
             "algorithm",
-            _("Unknown algorithm %(id)s: choose an algorithm of this project.") % {"id": getattr(algo, "uuid", None) or "?"},
+            _("Unknown algorithm %(id)s: choose an algorithm of this project.")
+            % {"id": getattr(algo, "uuid", None) or "?"},
             "unknown_algorithm",
         )
         algo = engine = None
     elif engine is None or not engine.enabled:
-        errors.add("algorithm", _("The algorithm's engine is no longer offered; edit the algorithm to choose another."), "engine_unavailable")
+        errors.add(
+            "algorithm",
+            _("The algorithm's engine is no longer offered; edit the algorithm to choose another."),
+            "engine_unavailable",
+        )
     else:
         # The job's nodes fetch the code as this user: it must be theirs to read.
         try:
@@ -200,7 +209,11 @@ def training_job_create(*, actor, project, spec: JobSpec) -> TrainingJob:
     # Inputs: a storage folder each, or the chosen model version's weights folder.
     version = spec.model_version
     if version is not None and version.model.project_id != project.pk:
-        errors.add("model_version", _("Unknown model version: choose a version of one of this project's models."), "unknown_model_version")
+        errors.add(
+            "model_version",
+            _("Unknown model version: choose a version of one of this project's models."),
+            "unknown_model_version",
+        )
         version = None
     version_input = ""
     job_inputs, job_outputs = [], []
@@ -212,17 +225,24 @@ def training_job_create(*, actor, project, spec: JobSpec) -> TrainingJob:
             if version_input not in input_names:
                 errors.add(
                     "model_version",
-                    _("The algorithm has no input named %(name)s to take the model version.") % {"name": version_input or "?"},
+                    _("The algorithm has no input named %(name)s to take the model version.")
+                    % {"name": version_input or "?"},
                     "no_model_input",
                 )
             else:
                 given_inputs[version_input] = version.weights_path
-        job_inputs = _job_folders(actor=actor, project=project, kind=_INPUTS, definitions=algo.inputs, given=given_inputs, errors=errors)
-        job_outputs = _job_folders(actor=actor, project=project, kind=_OUTPUTS, definitions=algo.outputs, given=spec.outputs, errors=errors)
+        job_inputs = _job_folders(
+            actor=actor, project=project, kind=_INPUTS, definitions=algo.inputs, given=given_inputs, errors=errors
+        )
+        job_outputs = _job_folders(
+            actor=actor, project=project, kind=_OUTPUTS, definitions=algo.outputs, given=spec.outputs, errors=errors
+        )
 
     log_folder = ""
     if spec.log_export_path:
-        log_folder, refusal = _folder_for(actor=actor, project=project, path=spec.log_export_path, access=gate.WRITE, create=True)
+        log_folder, refusal = _folder_for(
+            actor=actor, project=project, path=spec.log_export_path, access=gate.WRITE, create=True
+        )
         if refusal:
             errors.add_refusal("log_export_path", refusal)
 
@@ -233,7 +253,8 @@ def training_job_create(*, actor, project, spec: JobSpec) -> TrainingJob:
     if flavor is None:
         errors.add(
             "flavor",
-            _("Unknown flavor %(flavor)s: choose one of the flavors the console lists (公共规格).") % {"flavor": spec.flavor_id or "?"},
+            _("Unknown flavor %(flavor)s: choose one of the flavors the console lists (公共规格).")
+            % {"flavor": spec.flavor_id or "?"},
             "unknown_flavor",
         )
     try:
@@ -241,7 +262,11 @@ def training_job_create(*, actor, project, spec: JobSpec) -> TrainingJob:
         if node_count < 1 or node_count > MAX_NODE_COUNT:
             raise ValueError
     except (TypeError, ValueError):
-        errors.add("node_count", _("The node count must be a whole number from 1 to %(max)s.") % {"max": MAX_NODE_COUNT}, "invalid_node_count")
+        errors.add(
+            "node_count",
+            _("The node count must be a whole number from 1 to %(max)s.") % {"max": MAX_NODE_COUNT},
+            "invalid_node_count",
+        )
         node_count = None
     if flavor is not None and chosen_pool is not None and node_count is not None and engine is not None:
         max_num = flavor_max_num(flavor, pool=chosen_pool, engine=engine)
@@ -258,7 +283,9 @@ def training_job_create(*, actor, project, spec: JobSpec) -> TrainingJob:
         elif node_count > max_num:
             errors.add(
                 "node_count",
-                _("Flavor %(flavor)s can use at most %(max)s node(s) in pool %(pool)s (max_num); %(count)s were asked for.")
+                _(
+                    "Flavor %(flavor)s can use at most %(max)s node(s) in pool %(pool)s (max_num); %(count)s were asked for."
+                )
                 % {"flavor": flavor.flavor_id, "max": max_num, "pool": chosen_pool.name, "count": node_count},
                 "over_capacity",
             )
@@ -290,7 +317,9 @@ def training_job_create(*, actor, project, spec: JobSpec) -> TrainingJob:
             [TrainingTask(job=job, index=i, name=f"worker-{i}") for i in range(node_count)]
         )
         JobEvent.objects.create(
-            job=job, at=job.created_at, kind=EventKind.CREATED,
+            job=job,
+            at=job.created_at,
+            kind=EventKind.CREATED,
             message=_("Created by %(user)s: %(count)s × %(flavor)s in pool %(pool)s.")
             % {"user": job.user_name or "?", "count": node_count, "flavor": flavor.flavor_id, "pool": chosen_pool.name},
             running_nodes=0,
@@ -361,8 +390,12 @@ def training_job_stop(*, actor, job: TrainingJob, reason: str = "") -> TrainingJ
             )
             JobEvent.objects.create(job=locked, at=now, kind=EventKind.STOP, message=reason)
             audit_record(
-                actor=actor, action="training_job.stop", obj=locked, project=locked.project,
-                before={"phase": locked.phase}, after={"phase": Phase.TERMINATING, "reason": reason},
+                actor=actor,
+                action="training_job.stop",
+                obj=locked,
+                project=locked.project,
+                before={"phase": locked.phase},
+                after={"phase": Phase.TERMINATING, "reason": reason},
             )
         job_id = locked.pk
         transaction.on_commit(lambda: _reconcile_now(job_id))

@@ -135,8 +135,11 @@ def _event_for(job_id: int, phase: str, reason: str, tasks: list[dict], now) -> 
     if phase == Phase.RUNNING:
         nodes = ", ".join(t["node_name"] for t in tasks if t["node_name"])
         return JobEvent(
-            job_id=job_id, at=now, kind=EventKind.RUNNING,
-            message=_("Running on %(nodes)s.") % {"nodes": nodes}, running_nodes=len(tasks),
+            job_id=job_id,
+            at=now,
+            kind=EventKind.RUNNING,
+            message=_("Running on %(nodes)s.") % {"nodes": nodes},
+            running_nodes=len(tasks),
         )
     if phase == Phase.PENDING:
         return JobEvent(job_id=job_id, at=now, kind=EventKind.QUEUED, message=reason, running_nodes=0)
@@ -216,7 +219,11 @@ def reconcile_jobs(*, job_ids: list[int] | None = None, now=None) -> Counter:
                 )
         if phase in TERMINAL_PHASES:
             values["end_time"] = now
-        moved = set(update_returning(TrainingJob.objects.filter(pk__in=[j["pk"] for j, _r, _c in items], phase=expected), values))
+        moved = set(
+            update_returning(
+                TrainingJob.objects.filter(pk__in=[j["pk"] for j, _r, _c in items], phase=expected), values
+            )
+        )
         counts[str(phase)] += len(moved)
         for job, reason, _code in items:
             if job["pk"] in moved:
@@ -286,14 +293,20 @@ def schedule_waiting_pools(now=None) -> int:
     waiting_pools = set(
         TrainingJob.objects.filter(
             phase__in=(Phase.CREATING, Phase.PENDING), nodes_assigned_at__isnull=True, deleted_at__isnull=True
-        ).values_list("pool_id", flat=True).distinct()
+        )
+        .values_list("pool_id", flat=True)
+        .distinct()
     )
     waiting_pools.discard(None)
     if not waiting_pools:
         return 0
     busy = TrainingTask.objects.filter(status__in=OCCUPYING_STATUSES).values("node_id")
     free_pools = set(
-        Node.objects.live(now).filter(pool_id__in=waiting_pools).exclude(pk__in=busy).values_list("pool_id", flat=True).distinct()
+        Node.objects.live(now)
+        .filter(pool_id__in=waiting_pools)
+        .exclude(pk__in=busy)
+        .values_list("pool_id", flat=True)
+        .distinct()
     )
     for pool_id in free_pools:
         schedule_pool_soon(pool_id)

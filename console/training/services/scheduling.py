@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from console.nodepools.models import Node, Pool, node_queue_name
-from console.nodepools.workloads.launch import launch_runner, local_node_name
+from console.nodepools.workloads.launch import launch_runner
 from console.training.models import EventKind, JobEvent, NodeEngine, TrainingJob, TrainingTask
 from console.training.phases import OCCUPYING_STATUSES, WORKLOAD_KIND, Phase, SecondaryPhase, TaskStatus
 from console.training.services.catalog import node_fits, why_node_does_not_fit
@@ -43,6 +43,7 @@ def schedule_pool_soon(pool_id: int | None, *, job_id: int | None = None) -> Non
     """After commit, ask a worker of the pool to schedule it (the pool's own queue)."""
     if pool_id is None:
         return
+
     def send():
         name = Pool.objects.filter(pk=pool_id).values_list("name", flat=True).first()
         if name is not None:
@@ -62,16 +63,32 @@ def _waiting_reason(job: TrainingJob, *, pool: Pool, free: list[Node], live: lis
         unfit = [n for n in live if not node_fits(n, spec)]
         detail = ""
         if unfit:
-            detail = " " + _("(%(node)s has %(what)s)") % {"node": unfit[0].name, "what": why_node_does_not_fit(unfit[0], spec)}
+            detail = " " + _("(%(node)s has %(what)s)") % {
+                "node": unfit[0].name,
+                "what": why_node_does_not_fit(unfit[0], spec),
+            }
         return _(
             "The job needs %(count)s node(s) of flavor %(flavor)s with engine %(engine)s; only %(able)s online node(s) "
             "of pool %(pool)s can run it%(detail)s."
-        ) % {"count": job.node_count, "flavor": flavor, "engine": engine_id, "able": len(able), "pool": pool.name, "detail": detail}
+        ) % {
+            "count": job.node_count,
+            "flavor": flavor,
+            "engine": engine_id,
+            "able": len(able),
+            "pool": pool.name,
+            "detail": detail,
+        }
     free_able = [n for n in free if node_fits(n, spec) and job.engine_id in engines_by_node[n.pk]]
     return _(
         "Waiting for %(count)s free node(s) of flavor %(flavor)s in pool %(pool)s: %(free)s free now, "
         "%(busy)s busy with other jobs."
-    ) % {"count": job.node_count, "flavor": flavor, "pool": pool.name, "free": len(free_able), "busy": len(able) - len(free_able)}
+    ) % {
+        "count": job.node_count,
+        "flavor": flavor,
+        "pool": pool.name,
+        "free": len(free_able),
+        "busy": len(able) - len(free_able),
+    }
 
 
 def pool_schedule(*, pool_id: int, local_node_name: str | None = None) -> list[Launch]:
@@ -84,14 +101,19 @@ def pool_schedule(*, pool_id: int, local_node_name: str | None = None) -> list[L
             return []
         waiting = list(
             TrainingJob.objects.filter(
-                pool=pool, phase__in=(Phase.CREATING, Phase.PENDING), nodes_assigned_at__isnull=True, deleted_at__isnull=True
+                pool=pool,
+                phase__in=(Phase.CREATING, Phase.PENDING),
+                nodes_assigned_at__isnull=True,
+                deleted_at__isnull=True,
             ).order_by("created_at", "pk")
         )
         if not waiting:
             return []
         live = list(Node.objects.live(now).filter(pool=pool).order_by("name"))
         occupied = set(
-            TrainingTask.objects.filter(status__in=OCCUPYING_STATUSES, node__pool=pool).values_list("node_id", flat=True)
+            TrainingTask.objects.filter(status__in=OCCUPYING_STATUSES, node__pool=pool).values_list(
+                "node_id", flat=True
+            )
         )
         free_ids = [n.pk for n in live if n.pk not in occupied]
         # Lock the free nodes too: a node-pools action removing one waits for us, and we for it.
@@ -138,8 +160,20 @@ def pool_schedule(*, pool_id: int, local_node_name: str | None = None) -> list[L
                 )
                 launches.append(Launch(task_id=task.pk, node_id=node.pk, node_name=node.name))
             if job.phase == Phase.CREATING:
-                events.append(JobEvent(job=job, at=now, kind=EventKind.QUEUED, message=_("Queued in pool %(pool)s.") % {"pool": pool.name}, running_nodes=0))
-            events.append(JobEvent(job=job, at=now, kind=EventKind.ASSIGNED, message=_("Nodes assigned: %(nodes)s.") % {"nodes": names}))
+                events.append(
+                    JobEvent(
+                        job=job,
+                        at=now,
+                        kind=EventKind.QUEUED,
+                        message=_("Queued in pool %(pool)s.") % {"pool": pool.name},
+                        running_nodes=0,
+                    )
+                )
+            events.append(
+                JobEvent(
+                    job=job, at=now, kind=EventKind.ASSIGNED, message=_("Nodes assigned: %(nodes)s.") % {"nodes": names}
+                )
+            )
             free = [n for n in free if n not in chosen]
         if behind:
             events += _set_waiting(

@@ -26,7 +26,16 @@ if out:
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "args.json"), "w") as handle:
         json.dump(sys.argv[1:], handle)
-    keys = ["RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "OMP_NUM_THREADS", "DATABASE_URL", "SECRET_KEY"]
+    keys = [
+        "RANK",
+        "WORLD_SIZE",
+        "LOCAL_RANK",
+        "MASTER_ADDR",
+        "MASTER_PORT",
+        "OMP_NUM_THREADS",
+        "DATABASE_URL",
+        "SECRET_KEY",
+    ]
     with open(os.path.join(out, "env.json"), "w") as handle:
         json.dump({key: os.environ.get(key) for key in keys} | {"affinity": sorted(os.sched_getaffinity(0))}, handle)
 for index in range(int(options.get("lines", "0"))):

@@ -25,4 +25,6 @@ class Command(BaseCommand):
             user, password = created
             self.stdout.write(self.style.SUCCESS("First administrator created (shown once, keep it safe):"))
             self.stdout.write(f"    username: {user.username}\n    password: {password}")
-        self.stdout.write(f"Database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}; broker: {settings.CELERY_BROKER_URL.split('://')[0]}")
+        self.stdout.write(
+            f"Database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}; broker: {settings.CELERY_BROKER_URL.split('://')[0]}"
+        )

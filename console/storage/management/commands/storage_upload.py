@@ -47,10 +47,14 @@ class Command(BaseCommand):
         parser.add_argument("--user", required=True, help="Upload on behalf of this user (username).")
         parser.add_argument("--project", required=True, help="The project's name or project_id.")
         parser.add_argument(
-            "--part-size", type=int, default=DEFAULT_PART_SIZE // MiB,
+            "--part-size",
+            type=int,
+            default=DEFAULT_PART_SIZE // MiB,
             help=f"Part size in MiB for S3 multipart uploads (at least {MIN_PART_SIZE // MiB}; default %(default)s).",
         )
-        parser.add_argument("--flat", action="store_true", help="For a folder: upload its contents, not the folder itself.")
+        parser.add_argument(
+            "--flat", action="store_true", help="For a folder: upload its contents, not the folder itself."
+        )
 
     def handle(self, *args, source, destination, user, project, part_size, flat, **options):
         if part_size * MiB < MIN_PART_SIZE:
