@@ -130,7 +130,7 @@ def test_with_the_database_server_down_pages_and_api_answer_503(tmp_path):
         """
         client.cookies["sessionid"] = "x" * 32  # a signed-in browser: its session is read from the database
         page = client.get("/")
-        api = client.get("/v2/0123456789abcdef0123456789abcdef/training-jobs", HTTP_X_AUTH_TOKEN="t")
+        api = client.get("/v2/0123456789abcdef0123456789abcdef/algorithms", HTTP_X_AUTH_TOKEN="t")
         token = client.post("/v3/auth/tokens", data="{}", content_type="application/json")
         print(json.dumps({"page": answer(page), "api": answer(api), "token": answer(token)}))
         """,
@@ -170,7 +170,7 @@ def test_with_every_pooled_connection_taken_a_request_answers_503(db, tmp_path):
 
         threading.Thread(target=hold, daemon=True).start()
         taken.wait(10)
-        api = client.get("/v2/0123456789abcdef0123456789abcdef/training-jobs", HTTP_X_AUTH_TOKEN="t")
+        api = client.get("/v2/0123456789abcdef0123456789abcdef/algorithms", HTTP_X_AUTH_TOKEN="t")
         client.cookies["sessionid"] = "x" * 32
         page = client.get("/")
         done.set()
