@@ -29,6 +29,24 @@ def register_work(model: type) -> type:
     return model
 
 
+_gave_up_hooks: dict[type, object] = {}
+
+
+def on_work_gave_up(model: type, hook) -> None:
+    """``hook(record_id=pk)`` runs once when the sweep fails a row of ``model`` after too many
+    attempts. Registered by the app that owns the consequences (in its AppConfig.ready()), so a
+    model never has to call a service of its own app."""
+    _gave_up_hooks[model] = hook
+
+
+def _gave_up(model: type, pk: int) -> None:
+    hook = _gave_up_hooks.get(model)
+    if hook is not None:
+        hook(record_id=pk)
+    else:
+        model.objects.get(pk=pk).work_gave_up()
+
+
 def registered_work() -> list[type]:
     return list(_registry)
 
@@ -155,7 +173,7 @@ def sweep_stale_work() -> dict[str, int]:
                     state=WorkState.FAILED, finished_at=now, failure_reason=reason
                 ):
                     counts["failed"] += 1
-                    model.objects.get(pk=pk).work_gave_up()
+                    _gave_up(model, pk)
                 continue
             if model.objects.filter(**expected).update(
                 state=WorkState.PENDING, claimed_by="", enqueued_at=now, heartbeat_at=None

@@ -9,7 +9,13 @@ class VersionsConfig(AppConfig):
         from django.conf import settings
 
         from console.core.setup_steps import setup_step, setup_steps
+        from console.core.work import on_work_gave_up
+        from console.versions.models import TaskRecord
+        from console.versions.services import weight_validation_gave_up
         from console.weightcheck import set_layout_cache_dir
+
+        # A weight check the sweep gave up on must not leave its version in 创建中 forever.
+        on_work_gave_up(TaskRecord, weight_validation_gave_up)
 
         # Weight checks read (and on first use write) each template's expected layout here.
         set_layout_cache_dir(settings.VAR_DIR / "layouts")

@@ -144,14 +144,5 @@ class TaskRecord(LeasedWork):
 
     @property
     def blocks_delete(self) -> bool:
-        """Training/inference records block deleting their model; weight checks only while they run."""
-        if self.kind == TaskKind.WEIGHT_VALIDATION:
-            return not self.is_finished
+        """Every record blocks deleting its version and model (seed: 当模型存在任务记录会删除失败)."""
         return True
-
-    def work_gave_up(self) -> None:
-        # The sweep failed this record after too many lost attempts: the version
-        # must not sit in 创建中 forever.
-        from console.versions.services import weight_validation_gave_up
-
-        weight_validation_gave_up(record_id=self.pk)
