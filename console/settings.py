@@ -63,9 +63,7 @@ if PRODUCTION:
 else:
     # One machine: a key generated on first start and kept beside the data.
     _key_file = VAR_DIR / "secret_key"
-    SECRET_KEY = os.environ.get("SECRET_KEY") or (
-        _key_file.read_text().strip() if _key_file.exists() else ""
-    )
+    SECRET_KEY = os.environ.get("SECRET_KEY") or (_key_file.read_text().strip() if _key_file.exists() else "")
     if not SECRET_KEY:
         from django.core.management.utils import get_random_secret_key
 
@@ -90,12 +88,13 @@ INSTALLED_APPS = [
     "console.core",
     "console.accounts",
     "console.audit",
-    "console.storage",
+    # Listed bottom-up, as the layers go (docs/LAYERS.md): an app's ready() may count on those above it in this list.
     "console.authorizations",
+    "console.storage",
+    "console.nodepools",
     "console.mymodels",
     "console.versions",
     "console.training",
-    "console.nodepools",
     "console.api",
 ]
 
@@ -104,6 +103,12 @@ MIDDLEWARE = [
     "console.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Outside everything that reads the database: a database that is down or out of
+    # connections answers 503 (page or API body), not 500.
+    "console.core.db_outage.DatabaseOutageMiddleware",
+    # NUL / lone surrogates in the path, query, form or JSON: a 400 naming where, before any
+    # query sees them (cookies holding one are dropped before the session is read).
+    "console.core.hostile_input.HostileInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -139,8 +144,34 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# PostgreSQL: each process shares a bounded pool (Django's psycopg pool) among its threads
+# instead of keeping one idle connection per thread. A request waits up to DATABASE_POOL_TIMEOUT
+# for a free connection, then gets a 503 (console.core.db_outage). 0 turns the pool off: the
+# Celery worker runs without one (its prefork children must not inherit the main process's pool).
+DATABASE_POOL_MIN_SIZE = envint("DATABASE_POOL_MIN_SIZE", "1")
+DATABASE_POOL_MAX_SIZE = envint("DATABASE_POOL_MAX_SIZE", "4")
+DATABASE_POOL_TIMEOUT = envfloat("DATABASE_POOL_TIMEOUT", "10")
+if DATABASE_POOL_MAX_SIZE > 0 and not 0 <= DATABASE_POOL_MIN_SIZE <= DATABASE_POOL_MAX_SIZE:
+    raise ImproperlyConfigured("DATABASE_POOL_MIN_SIZE must be between 0 and DATABASE_POOL_MAX_SIZE.")
+# psycopg-pool is pinned in requirements.txt; an install without it runs unpooled and the
+# health page says so, rather than refusing to start.
+DATABASE_POOL_MISSING = False
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_MAX_SIZE > 0:
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg_pool") is None:
+            DATABASE_POOL_MISSING = True
+        else:
+            DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django requires it with a pool
+            DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+                "min_size": DATABASE_POOL_MIN_SIZE,
+                "max_size": DATABASE_POOL_MAX_SIZE,
+                "timeout": DATABASE_POOL_TIMEOUT,
+                # Connections above min_size go back to the server after a minute unused.
+                "max_idle": 60,
+            }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -254,6 +285,14 @@ CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", "900")
 CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", "840")
 CELERY_TASK_DEFAULT_QUEUE = "platform"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The worker never gives up on the broker: Celery's default stops after 100 reconnection
+# attempts (its backoff grows to 30 s between them, so under an hour of outage) and the worker
+# exits. Queued work is resent by the broker check once it is back (console.core.work).
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A task in progress when the broker goes away keeps running: its row is claimed by
+# compare-and-set, so the redelivered message is a no-op; cancelling it would only waste the work.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "console.core.beat:HeartbeatScheduler"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -26,6 +26,7 @@ from ninja.security import APIKeyHeader
 
 from console.api.errors import KINDS, ApiError, error_body, pydantic_message, validation_message
 from console.api.tokens import token_resolve
+from console.core.db_outage import OUTAGE_ERRORS, outage_response
 
 logger = logging.getLogger(__name__)
 
@@ -54,38 +55,9 @@ class JsonParser(Parser):
                 _("The request body is not valid JSON: %(reason)s at line %(line)d column %(column)d.")
                 % {"reason": error.msg, "line": error.lineno, "column": error.colno},
             ) from None
-        where = _nul_location(data)
-        if where is not None:
-            raise _nul_error(where or _("request body"))
+        # NUL characters and lone surrogates never get here: console.core.hostile_input refuses
+        # them (with their place in the body) before any view runs.
         return data
-
-
-def _nul_location(value, where: str = ""):
-    """Where a NUL character hides in decoded JSON ("" = the top), or None.
-
-    No text field of the console may hold one (PostgreSQL refuses them, and no
-    name, path or parameter needs one), so it is refused up front with its place.
-    """
-    if isinstance(value, str):
-        return where if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            path = f"{where}.{key}" if where else str(key)
-            if "\x00" in key:
-                return path
-            found = _nul_location(item, path)
-            if found is not None:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _nul_location(item, f"{where}[{index}]")
-            if found is not None:
-                return found
-    return None
-
-
-def _nul_error(where: str) -> ApiError:
-    return ApiError("ModelArts.0202", _("%(where)s: NUL characters (\\u0000) are not allowed.") % {"where": where})
 
 
 def _too_large() -> ApiError:
@@ -102,12 +74,6 @@ class TokenAuth(APIKeyHeader):
 
     def authenticate(self, request, key):
         request.api_token = token_resolve(key)
-        # Runs before any parameter is read: no NUL reaches a query (see _nul_location).
-        if "\x00" in request.path:
-            raise _nul_error(_("path"))
-        for name, values in request.GET.lists():
-            if "\x00" in name or any("\x00" in value for value in values):
-                raise _nul_error(_("query parameter %(name)s") % {"name": name.replace("\x00", "")})
         return request.api_token
 
 
@@ -203,6 +169,9 @@ def _forbidden(request, exc):
 
 @api.exception_handler(Exception)
 def _unexpected(request, exc):
+    if isinstance(exc, OUTAGE_ERRORS):
+        # The database is away or out of connections: 503 with Retry-After, as for pages.
+        return outage_response(request, exc)
     # Logged with the traceback for the operator; the caller gets the request id, never the trace.
     logger.exception("API call failed: %s %s", request.method, request.path)
     return _respond(request, "ModelArts.0500", internal_error_message(request))

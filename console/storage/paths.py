@@ -20,13 +20,16 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 MAX_KEY_BYTES = 1024  # S3's (and OBS's) limit for an object key, in UTF-8 bytes.
+# One file or folder name, in UTF-8 bytes: what local filesystems hold (NAME_MAX). S3 would
+# take longer ones, but a key must mean the same thing to every backend (and a local bucket
+# answered ENAMETOOLONG, a 500, for a longer one).
+MAX_NAME_BYTES = 255
 
 # English messages by code. ``{name}`` placeholders are filled from PathError.params.
 PATH_ERROR_MESSAGES: dict[str, str] = {
     "path_empty": "The path is empty. Enter a path such as obs://bucket/folder/.",
     "path_form": (
-        "The path must start with obs:// (for example obs://bucket/folder/) "
-        "or with / (for example /bucket/folder/)."
+        "The path must start with obs:// (for example obs://bucket/folder/) or with / (for example /bucket/folder/)."
     ),
     "path_no_bucket": "The path names no bucket. Enter a path such as obs://bucket/folder/.",
     "path_bad_bucket": (
@@ -36,16 +39,12 @@ PATH_ERROR_MESSAGES: dict[str, str] = {
         "an IP address."
     ),
     "path_escape": (
-        "The path leaves its bucket: '..' segments, and links that point outside the "
-        "bucket, are not allowed."
+        "The path leaves its bucket: '..' segments, and links that point outside the bucket, are not allowed."
     ),
     "path_dot_segment": "The path may not contain '.' segments (such as a/./b).",
     "path_backslash": "The path may not contain backslashes (\\); use / to separate folders.",
     "path_nul": "The path may not contain NUL characters.",
-    "path_control": (
-        "The path may not contain control characters (such as tab, newline or "
-        "text-direction marks)."
-    ),
+    "path_control": ("The path may not contain control characters (such as tab, newline or text-direction marks)."),
     "path_encoding": "The path is not valid UTF-8 text.",
     "path_encoded": (
         "The path contains the percent-encoded sequence {sequence}, which would change "
@@ -57,11 +56,11 @@ PATH_ERROR_MESSAGES: dict[str, str] = {
         "some systems; rename the file or folder."
     ),
     "path_double_slash": (
-        "The path may not contain empty folder names: no doubled slashes (//) and no "
-        "absolute path inside the bucket."
+        "The path may not contain empty folder names: no doubled slashes (//) and no absolute path inside the bucket."
     ),
-    "path_too_long": (
-        "The object key is {length} bytes long; at most {limit} bytes (UTF-8) are allowed."
+    "path_too_long": ("The object key is {length} bytes long; at most {limit} bytes (UTF-8) are allowed."),
+    "path_name_too_long": (
+        "The name {shown} is {length} bytes long; a file or folder name may have at most {limit} bytes (UTF-8)."
     ),
     "path_not_folder": "The path {path} is a file; a folder path ending with / is needed here.",
     "path_bad_name": "The name {name!r} is not a single file or folder name.",
@@ -86,13 +85,7 @@ _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u20
 
 
 def validate_bucket(bucket: str) -> str:
-    if (
-        not _BUCKET_RE.match(bucket)
-        or ".." in bucket
-        or ".-" in bucket
-        or "-." in bucket
-        or _looks_like_ip(bucket)
-    ):
+    if not _BUCKET_RE.match(bucket) or ".." in bucket or ".-" in bucket or "-." in bucket or _looks_like_ip(bucket):
         raise PathError("path_bad_bucket", bucket=bucket)
     return bucket
 
@@ -174,7 +167,17 @@ def validate_key(key: str) -> str:
     length = len(key.encode("utf-8"))
     if length > MAX_KEY_BYTES:
         raise PathError("path_too_long", length=length, limit=MAX_KEY_BYTES)
+    for segment in segments:
+        name_length = len(segment.encode("utf-8"))
+        if name_length > MAX_NAME_BYTES:
+            raise PathError("path_name_too_long", shown=_shortened(segment), length=name_length, limit=MAX_NAME_BYTES)
     return key
+
+
+def _shortened(name: str, keep: int = 24) -> str:
+    """A long name as the messages show it: its start and end ("aaaa…aaaa"), quoted."""
+    shown = name if len(name) <= 2 * keep + 1 else f"{name[:keep]}…{name[-keep:]}"
+    return f'"{shown}"'
 
 
 def validate_name(name: str) -> str:

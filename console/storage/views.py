@@ -198,8 +198,6 @@ def upload(request):
         return _json_error(refusal.message, _status_for(refusal))
     except ValidationError as error:
         return _json_error(" ".join(error.messages), 400)
-    except OSError:
-        return _json_error(_("The upload was interrupted; nothing was stored. Try again."), 400)
     except UnreadablePostError:
         # The browser went away mid-upload: nothing was stored.
         return _json_error(_("The upload was interrupted; nothing was stored. Try again."), 400)

@@ -85,12 +85,19 @@ def _flavor_labels(request, pool=None, node_count=1):
         if availability["state"] == "free":
             note = _("free now")
         elif availability["state"] == "queue":
-            note = _("will queue behind %(n)s job(s)") % {"n": availability["ahead"]} if availability["ahead"] else _("will queue: nodes busy")
+            note = (
+                _("will queue behind %(n)s job(s)") % {"n": availability["ahead"]}
+                if availability["ahead"]
+                else _("will queue: nodes busy")
+            )
         else:
             note = _("no online node can run it")
         memory = _("%(gb)s GB") % {"gb": flavor.memory_gb}
         labels.append(
-            (flavor.flavor_id, f"{flavor.flavor_id} — {flavor.cpu_cores} vCPU · {memory} · max_num {flavor.max_num} · {note}")
+            (
+                flavor.flavor_id,
+                f"{flavor.flavor_id} — {flavor.cpu_cores} vCPU · {memory} · max_num {flavor.max_num} · {note}",
+            )
         )
     return labels
 
@@ -135,7 +142,9 @@ def job_create(request):
                 form.add_error(None, refusal.message)
             else:
                 messages.success(request, _("Training job %(name)s created.") % {"name": job.name})
-                return redirect_after_post(request, "training:job_detail", project_id=request.project.project_id, job_id=job.uuid)
+                return redirect_after_post(
+                    request, "training:job_detail", project_id=request.project.project_id, job_id=job.uuid
+                )
     else:
         form = _job_form(request, algorithm=algorithm)
         if algorithm is not None:
@@ -217,7 +226,9 @@ def job_delete(request, job_id):
     refused = typed_delete_errors(request.POST.get("confirm"))
     if refused:
         messages.error(request, refused[0])
-        return redirect_after_post(request, "training:job_detail", project_id=request.project.project_id, job_id=job.uuid)
+        return redirect_after_post(
+            request, "training:job_detail", project_id=request.project.project_id, job_id=job.uuid
+        )
     try:
         training_job_delete(actor=request.user, job=job)
     except ValidationError as error:
@@ -284,8 +295,16 @@ def task_metrics(request, job_id, task_name):
                           color="#1b8a4b", chart_id=f"mem-{task.name}"),
     ]  # fmt: skip
     if any(row["gpu_util"] >= 0 for row in rows):
-        chart_list.append(charts.line_chart(title=_("GPU utilisation"), points=series("gpu_util"), unit="%", y_max=100, color="#b86e00"))
-    response = render(request, "training/job_detail.html#task-charts", {"job": job, "task": task, "charts": chart_list, "samples": len(rows)})
+        chart_list.append(
+            charts.line_chart(
+                title=_("GPU utilisation"), points=series("gpu_util"), unit="%", y_max=100, color="#b86e00"
+            )
+        )
+    response = render(
+        request,
+        "training/job_detail.html#task-charts",
+        {"job": job, "task": task, "charts": chart_list, "samples": len(rows)},
+    )
     if task.status in TERMINAL_TASK_STATUSES and job.is_terminal:
         response.status_code = HttpResponseStopPolling.status_code
     return response
@@ -301,7 +320,11 @@ def _output_root(job, name):
 def _inside(root: ObsPath, relative: str) -> ObsPath:
     relative = (relative or "").lstrip("/")
     try:
-        return ObsPath(root.bucket, folder_key(root.key) + relative) if relative else ObsPath(root.bucket, folder_key(root.key))
+        return (
+            ObsPath(root.bucket, folder_key(root.key) + relative)
+            if relative
+            else ObsPath(root.bucket, folder_key(root.key))
+        )
     except PathError:
         raise Http404("Bad path.") from None
 
@@ -374,7 +397,12 @@ def algorithm_list(request):
 
 
 def _algorithm_forms(request, data=None, initial=None):
-    base, inputs, outputs, parameters = initial or ({}, [{"name": "data_url", "description": ""}], [{"name": "train_url", "description": ""}], [])
+    base, inputs, outputs, parameters = initial or (
+        {},
+        [{"name": "data_url", "description": ""}],
+        [{"name": "train_url", "description": ""}],
+        [],
+    )
     return (
         AlgorithmForm(data, project=request.project, initial=base),
         IOFormSet(data, prefix="inputs", initial=inputs),
@@ -415,7 +443,9 @@ def algorithm_create_view(request):
         algorithm = _save_algorithm(request, forms)
         if algorithm is not None:
             messages.success(request, _("Algorithm %(name)s created.") % {"name": algorithm.name})
-            return redirect_after_post(request, "training:algorithm_detail", project_id=request.project.project_id, algorithm_id=algorithm.uuid)
+            return redirect_after_post(
+                request, "training:algorithm_detail", project_id=request.project.project_id, algorithm_id=algorithm.uuid
+            )
     form, inputs, outputs, parameters = forms
     context = {"form": form, "inputs": inputs, "outputs": outputs, "parameters": parameters, "algorithm": None}
     return render_page(request, "training/algorithm_form.html", context, fragment="algorithm-form")
@@ -429,7 +459,9 @@ def algorithm_edit(request, algorithm_id):
         saved = _save_algorithm(request, forms, algorithm)
         if saved is not None:
             messages.success(request, _("Algorithm %(name)s saved.") % {"name": saved.name})
-            return redirect_after_post(request, "training:algorithm_detail", project_id=request.project.project_id, algorithm_id=saved.uuid)
+            return redirect_after_post(
+                request, "training:algorithm_detail", project_id=request.project.project_id, algorithm_id=saved.uuid
+            )
     form, inputs, outputs, parameters = forms
     context = {"form": form, "inputs": inputs, "outputs": outputs, "parameters": parameters, "algorithm": algorithm}
     return render_page(request, "training/algorithm_form.html", context, fragment="algorithm-form")
@@ -459,7 +491,8 @@ def algorithm_delete_view(request, algorithm_id):
         algorithm_delete(actor=request.user, algorithm=algorithm)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
-        return redirect_after_post(request, "training:algorithm_detail", project_id=request.project.project_id, algorithm_id=algorithm.uuid)
+        return redirect_after_post(
+            request, "training:algorithm_detail", project_id=request.project.project_id, algorithm_id=algorithm.uuid
+        )
     messages.success(request, _("Algorithm %(name)s deleted.") % {"name": algorithm.name})
     return redirect_after_post(request, "training:algorithm_list", project_id=request.project.project_id)
-

@@ -67,18 +67,25 @@ def existing(token, storage_project, member, bucket_root, bucket_name, local_eng
     """A real algorithm and job to aim at. The job was created while one node row existed; the
     row is gone before the run, so no node is registered and nothing can start."""
     from console.training.services import algorithm_create, training_job_create
+    from console.training.services.jobs import JobSpec
     from tests.training.conftest import make_node
 
     code = bucket_root / "code"
     code.mkdir()
     (code / "train.py").write_text("print('hi')\n")
     algorithm = algorithm_create(
-        actor=member, project=storage_project, name="fuzzed", engine=local_engine,
-        code_dir=f"obs://{bucket_name}/code/", boot_file=f"obs://{bucket_name}/code/train.py",
+        actor=member,
+        project=storage_project,
+        name="fuzzed",
+        engine=local_engine,
+        code_dir=f"obs://{bucket_name}/code/",
+        boot_file=f"obs://{bucket_name}/code/train.py",
     )
     node = make_node(default_pool, "short-lived", engine=local_engine)
     job = training_job_create(
-        actor=member, project=storage_project, name="fuzzed-job", algorithm=algorithm, flavor_id="modelarts.vm.cpu.2u"
+        actor=member,
+        project=storage_project,
+        spec=JobSpec(name="fuzzed-job", algorithm=algorithm, flavor_id="modelarts.vm.cpu.2u"),
     )
     node.delete()
     return {"algorithm_id": str(algorithm.uuid), "training_job_id": str(job.uuid), "task_id": "worker-0"}

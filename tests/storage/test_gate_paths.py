@@ -110,6 +110,7 @@ def test_an_upload_name_cannot_leave_the_folder(client_for, member, project, buc
         + __import__("urllib.parse").parse.urlencode({"path": f"obs://{bucket.name}/models/", "name": name}),
         data=b"EVIL",
         content_type="application/octet-stream",
+        HTTP_X_REQUESTED_WITH="XMLHttpRequest",  # as storage.js sends it
     )
     assert response.status_code == 400
     assert message in response.json()["error"]
@@ -145,7 +146,8 @@ def test_delete_refuses_path_tricks(client_for, member, project, bucket, outside
         {"path": path.format(b=bucket.name), "confirm": "DELETE"},
         HTTP_HX_REQUEST="true",
     )
-    assert response.status_code == 200
+    # A NUL is refused before the view (console.core.hostile_input) with a 400 naming the field.
+    assert response.status_code == (400 if "\x00" in path else 200)
     assert message in text(response)
     assert (outside / "secret.txt").exists()
 
@@ -166,6 +168,7 @@ def test_the_picker_and_download_refuse_path_tricks(client_for, member, project,
     client = client_for(member)
     picker = raw_query(client, project, "storage:picker", query.format(b=bucket.name) + "&field=id_weights")
     assert picker.status_code == 400
-    assert "The path" in text(picker)
+    assert "The path" in text(picker) or f"“path” {NUL}" in text(picker)
     download = raw_query(client, project, "storage:download", query.format(b=bucket.name))
-    assert download.status_code == 302
+    # A NUL is refused before the view (console.core.hostile_input): a 400 page, not a redirect.
+    assert download.status_code == (400 if "%00" in query else 302)

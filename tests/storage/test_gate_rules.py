@@ -110,9 +110,7 @@ def test_an_agency_reaches_only_its_buckets(member, project, bucket, project_adm
 
     second = bucket_create(actor=project_admin, project=project, name="second-bucket")
     Authorization.objects.filter(project=project).delete()
-    agency = agency_create(
-        actor=project_admin, project=project, suffix="one", all_buckets=False, buckets=[second]
-    )
+    agency = agency_create(actor=project_admin, project=project, suffix="one", all_buckets=False, buckets=[second])
     authorization_create(actor=project_admin, project=project, user=member, agency=agency)
     gate.storage_for(user=member, project=project, path="obs://second-bucket/", access="write")
     with pytest.raises(gate.StorageDenied) as refused:
@@ -208,6 +206,7 @@ def test_every_path_rule_has_a_translatable_message_with_the_same_english():
         "path_encoded": {"sequence": "%2F"},
         "path_lookalike": {"char": "\u2024"},
         "path_too_long": {"length": 2000, "limit": 1024},
+        "path_name_too_long": {"shown": '"aaa…aaa"', "length": 300, "limit": 255},
         "path_not_folder": {"path": "obs://b/x"},
         "path_bad_name": {"name": "a/b"},
     }

@@ -8,6 +8,7 @@ from console.storage.paths import (
     PathError,
     parse_obs_path,
     validate_key,
+    validate_name,
 )
 
 REFUSED = [
@@ -132,7 +133,8 @@ VALID = [
     ("/bucket/模型/权重/", "bucket", "模型/权重/"),
     ("/bucket/a%20b", "bucket", "a%20b"),  # %20 is only a space: kept literally
     ("/bucket/100%", "bucket", "100%"),
-    ("/bucket/" + "a" * 1024, "bucket", "a" * 1024),
+    # At most 1024 bytes in all, each name at most 255 (a local filesystem's NAME_MAX).
+    ("/bucket/" + ("a" * 255 + "/") * 4, "bucket", ("a" * 255 + "/") * 4),
 ]
 
 
@@ -205,3 +207,23 @@ def test_it_is_hashable_and_frozen():
     assert {path: 1}[ObsPath("bucket", "a/")] == 1
     with pytest.raises(AttributeError):
         path.key = "b/"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["obs://bucket/" + "a" * 300 + "/", "/bucket/models/" + "a" * 256 + ".bin", "obs://bucket/" + "é" * 128 + "/x"],
+)
+def test_a_name_over_255_bytes_is_refused_with_the_rule(text):
+    # A local bucket answered ENAMETOOLONG (a 500 on every page) for these; S3 keys must mean the same.
+    with pytest.raises(PathError) as caught:
+        parse_obs_path(text)
+    assert caught.value.code == "path_name_too_long"
+    assert "a file or folder name may have at most 255 bytes (UTF-8)" in caught.value.message
+    assert len(caught.value.message) < 250  # the name is shortened in the message
+
+
+def test_a_name_of_255_bytes_is_fine():
+    assert parse_obs_path("obs://bucket/" + "é" * 127 + "a/").key == "é" * 127 + "a/"
+    with pytest.raises(PathError) as caught:
+        validate_name("b" * 256)
+    assert caught.value.code == "path_name_too_long"
