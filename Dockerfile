@@ -1,4 +1,4 @@
-# ModelArts Console: one image for web (gunicorn), worker and beat (celery).
+# ModelArts Console: one image for web (uvicorn: the front door), worker and beat (celery).
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -36,5 +36,5 @@ USER console
 VOLUME ["/data"]
 
 EXPOSE 8000
-CMD ["gunicorn", "console.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
-     "--threads", "4", "--worker-class", "gthread", "--access-logfile", "-", "--timeout", "120"]
+CMD ["uvicorn", "console.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "3", \
+     "--ws", "websockets-sansio", "--proxy-headers", "--forwarded-allow-ips", "*", "--no-server-header"]

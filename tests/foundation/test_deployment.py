@@ -92,8 +92,8 @@ def structural_problems(doc) -> list[str]:
         if not service.get("build") and not service.get("image"):
             problems.append(f"{name}: no image to run")
     command = lambda name: " ".join(map(str, (services.get(name) or {}).get("command") or []))  # noqa: E731
-    if "gunicorn console.wsgi:application" not in command("web"):
-        problems.append("web: does not run gunicorn")
+    if "uvicorn console.asgi:application" not in command("web"):
+        problems.append("web: does not run the front door (uvicorn console.asgi:application)")
     if not re.search(r"celery -A console worker", command("worker")):
         problems.append("worker: does not run a celery worker")
     if not re.search(r"celery -A console beat", command("beat")):
@@ -125,7 +125,7 @@ def test_it_has_every_part_of_a_deployment():
         (lambda d: d["services"]["web"]["environment"].update(SECRET_KEY="hard-coded"), "SECRET_KEY must come"),
         (
             lambda d: d["services"]["web"].update(command=["python", "manage.py", "runserver"]),
-            "web: does not run gunicorn",
+            "web: does not run the front door",
         ),
     ],
 )
@@ -242,7 +242,7 @@ def test_the_dockerfile_builds_a_slim_non_root_image():
     assert "collectstatic --noinput" in runs
     users = [arg.strip() for op, arg in instructions if op == "USER"]
     assert users and users[-1] not in ("root", "0")
-    assert instructions[-1][0] == "CMD" and "gunicorn" in instructions[-1][1]
+    assert instructions[-1][0] == "CMD" and "console.asgi:application" in instructions[-1][1]
     copies = [arg for op, arg in instructions if op == "COPY"]
     assert copies[0].split()[0] == "requirements.txt", "dependencies are installed before the code is copied"
 

@@ -68,7 +68,7 @@ class Program:
     def start(self) -> None:
         # Own process group each: Ctrl-C is handled here, once, in order; and a restart can
         # clean up everything the previous run left (a killed celery main's pool children,
-        # gunicorn workers still holding the port). Training runners start their own sessions,
+        # web workers still holding the port). Training runners start their own sessions,
         # so they are not part of this group and survive a worker restart.
         self.process = subprocess.Popen(self.command, start_new_session=True, env=self.env)
         self.started_at = time.monotonic()
@@ -103,6 +103,8 @@ class Command(BaseCommand):
 
     def programs(self, *, bind: str, web_workers: int) -> list[Program]:
         python = sys.executable
+        host, _, port = bind.rpartition(":")
+        host = host.strip("[]") or "127.0.0.1"
         # The worker is also this machine's training node: it joins the default pool (created by
         # setup_console) and consumes that pool's queue besides "platform".
         worker_env = {**os.environ, "CONSOLE_NODE_POOL": os.environ.get("CONSOLE_NODE_POOL", "default")}
@@ -111,10 +113,12 @@ class Command(BaseCommand):
         # each child holding at most one connection (see DATABASES in settings.py).
         worker_env.setdefault("DATABASE_POOL_MAX_SIZE", "0")
         return [
+            # The front door (console.asgi): pages and API as the WSGI app in a thread pool,
+            # /nb/<id>/ (JupyterLab, WebSockets) through the forwarder.
             Program("web", [
-                python, "-m", "gunicorn", "console.wsgi:application",
-                "--bind", bind, "--workers", str(web_workers), "--threads", "8",
-                "--worker-class", "gthread", "--access-logfile", "-", "--timeout", "120",
+                python, "-m", "uvicorn", "console.asgi:application", "--host", host, "--port", port,
+                "--workers", str(web_workers), "--ws", "websockets-sansio", "--no-server-header",
+                "--timeout-graceful-shutdown", "10", "--log-level", "warning",
             ]),
             Program("worker", [
                 python, "-m", "celery", "-A", "console", "worker", "--loglevel", "INFO",

@@ -1,0 +1,219 @@
+"""Relaying one request to an upstream: HTTP streamed both ways, WebSockets frame by frame."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from html import escape
+
+import httpx
+from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.client import unix_connect as ws_unix_connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+logger = logging.getLogger("console.frontdoor")
+
+# Never forwarded in either direction (RFC 9110 §7.6.1), plus what we set ourselves.
+HOP_BY_HOP = {
+    b"connection",
+    b"keep-alive",
+    b"proxy-authenticate",
+    b"proxy-authorization",
+    b"te",
+    b"trailer",
+    b"transfer-encoding",
+    b"upgrade",
+    b"host",
+    b"authorization",
+}
+# The console's own cookies stay with the console: the upstream never sees its session.
+CONSOLE_COOKIES = {"sessionid", "csrftoken", "django_language"}
+CONNECT_TIMEOUT = 10.0
+
+
+def _client_for(upstream) -> tuple[httpx.AsyncClient, str]:
+    if upstream.unix_socket:
+        transport = httpx.AsyncHTTPTransport(uds=upstream.unix_socket)
+        return httpx.AsyncClient(
+            transport=transport, timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT)
+        ), "http://localhost"
+    client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT))
+    return client, f"http://{upstream.host}:{upstream.port}"
+
+
+def upstream_headers(
+    headers: list[tuple[bytes, bytes]], *, token: str, console_cookies: set[str]
+) -> list[tuple[bytes, bytes]]:
+    """The browser's headers minus hop-by-hop ones and the console's cookies, plus the upstream's token."""
+    out = []
+    for name, value in headers:
+        if name in HOP_BY_HOP or name.startswith(b"sec-websocket") or name == b"origin":
+            continue
+        if name == b"cookie":
+            kept = [
+                part.strip()
+                for part in value.decode("latin-1").split(";")
+                if part.strip() and part.strip().split("=", 1)[0] not in console_cookies
+            ]
+            if not kept:
+                continue
+            value = "; ".join(kept).encode("latin-1")
+        out.append((name, value))
+    out.append((b"authorization", f"token {token}".encode()))
+    return out
+
+
+async def forward_http(scope, receive, send, upstream, *, console_cookies: set[str]) -> None:
+    client, origin = _client_for(upstream)
+    url = origin + scope["raw_path"].decode("latin-1") if scope.get("raw_path") else origin + scope["path"]
+    if scope.get("query_string"):
+        url += "?" + scope["query_string"].decode("latin-1")
+
+    async def body():
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            if chunk:
+                yield chunk
+            if not message.get("more_body"):
+                return
+
+    headers = upstream_headers(scope["headers"], token=upstream.token, console_cookies=console_cookies)
+    method = scope["method"]
+    has_body = method not in ("GET", "HEAD", "OPTIONS")
+    try:
+        async with client:
+            request = client.build_request(method, url, headers=headers, content=body() if has_body else None)
+            response = await client.send(request, stream=True)
+            try:
+                if _may_carry_token(response):
+                    await _send_scrubbed(send, response, upstream.token)
+                else:
+                    await _send_streamed(send, response)
+            finally:
+                await response.aclose()
+    except httpx.TransportError as error:
+        logger.warning("upstream %s unreachable: %s", upstream.base_url, error)
+        await send_page(
+            send,
+            502,
+            "The notebook's server is not answering",
+            "It may be starting or stopping. Try again in a few seconds.",
+        )
+
+
+def _may_carry_token(response: httpx.Response) -> bool:
+    # JupyterLab writes the server's token into every page it serves (its page config): pages
+    # and JSON are read whole and the token is taken out, so it never reaches the browser.
+    kind = response.headers.get("content-type", "")
+    return kind.startswith(("text/html", "application/json"))
+
+
+async def _send_scrubbed(send, response: httpx.Response, token: str) -> None:
+    body = (await response.aread()).replace(token.encode(), b"")
+    headers = [
+        (n, v)
+        for n, v in response.headers.raw
+        if n.lower() not in HOP_BY_HOP and n.lower() not in (b"content-length", b"content-encoding")
+    ]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _send_streamed(send, response: httpx.Response) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": [(n, v) for n, v in response.headers.raw if n.lower() not in HOP_BY_HOP],
+        }
+    )
+    # Raw bytes: what the upstream compressed stays compressed, nothing is buffered.
+    async for chunk in response.aiter_raw():
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def forward_websocket(scope, receive, send, upstream, *, console_cookies: set[str]) -> None:
+    """Accept the browser's WebSocket only once the upstream accepted ours, then relay frames."""
+    path = scope["raw_path"].decode("latin-1") if scope.get("raw_path") else scope["path"]
+    if scope.get("query_string"):
+        path += "?" + scope["query_string"].decode("latin-1")
+    headers = [
+        (name.decode("latin-1"), value.decode("latin-1"))
+        for name, value in upstream_headers(scope["headers"], token=upstream.token, console_cookies=console_cookies)
+        if name not in (b"accept-encoding",)
+    ]
+    subprotocols = scope.get("subprotocols") or None
+    try:
+        if upstream.unix_socket:
+            opened = ws_unix_connect(
+                upstream.unix_socket, f"ws://localhost{path}", additional_headers=headers,
+                subprotocols=subprotocols, max_size=None, open_timeout=CONNECT_TIMEOUT, compression=None,
+            )  # fmt: skip
+        else:
+            opened = ws_connect(
+                f"ws://{upstream.host}:{upstream.port}{path}", additional_headers=headers,
+                subprotocols=subprotocols, max_size=None, open_timeout=CONNECT_TIMEOUT, compression=None,
+            )  # fmt: skip
+        upstream_ws = await opened
+    except (OSError, InvalidHandshake, InvalidStatus, TimeoutError) as error:
+        logger.warning("upstream WebSocket %s refused: %s", path, error)
+        await send({"type": "websocket.close", "code": 1011})
+        return
+    await send({"type": "websocket.accept", "subprotocol": upstream_ws.subprotocol})
+
+    async def browser_to_upstream():
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("bytes") is not None:
+                await upstream_ws.send(message["bytes"])
+            elif message.get("text") is not None:
+                await upstream_ws.send(message["text"])
+
+    async def upstream_to_browser():
+        with contextlib.suppress(ConnectionClosed):
+            async for frame in upstream_ws:
+                if isinstance(frame, bytes):
+                    await send({"type": "websocket.send", "bytes": frame})
+                else:
+                    await send({"type": "websocket.send", "text": frame})
+
+    tasks = [asyncio.create_task(browser_to_upstream()), asyncio.create_task(upstream_to_browser())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await upstream_ws.close()
+        with contextlib.suppress(Exception):
+            await send({"type": "websocket.close", "code": 1000})
+
+
+async def send_page(send, status: int, title: str, message: str, *, headers=()) -> None:
+    body = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        "<link rel='stylesheet' href='/static/css/console.css'></head>"
+        "<body><main class='card' style='max-width:40rem;margin:4rem auto;padding:1.5rem'>"
+        f"<h1>{escape(title)}</h1><p>{escape(message)}</p><p><a href='/'>ModelArts Console</a></p></main></body></html>"
+    )
+    data = body.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(data)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
