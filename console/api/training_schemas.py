@@ -69,6 +69,9 @@ class ImageInfo(Schema):
     cpu_image_url: str
     gpu_image_url: str
     image_version: str
+    python_path: str = Field(default="", description="The engine's interpreter on the nodes.")
+    python_version: str = Field(default="", description="Its Python version, such as 3.12.")
+    framework_version: str = Field(default="", description="The framework's version, such as 2.13.0.")
 
 
 class EngineOut(Schema):

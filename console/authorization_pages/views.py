@@ -52,6 +52,10 @@ def _context(request, *, authorization_form=None, agency_form=None):
         "order": order,
         "all_users_authorization": selectors.authorization_for(project=project, user=None),
         "confirm_word": ConfirmWordForm.WORD,
+        # What each member really reaches (their own grant and all-users together), by the gate's rule.
+        "effective": selectors.effective_access(
+            project=project, users=selectors.users_authorizable(project=project) if is_admin else [request.user]
+        ),
     }
     if is_admin:
         context.update(

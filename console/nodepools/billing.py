@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from console.core.money import money
 from console.nodepools import rules
 from console.nodepools.rules import Action, NodeBilling, Subscription
 
@@ -34,6 +35,14 @@ class BillingView:
     @property
     def subscription(self) -> Subscription:
         return self.facts.subscription
+
+    @property
+    def cost_text(self) -> str:
+        return money(self.cost)
+
+    @property
+    def price_text(self) -> str:
+        return money(self.hourly_price)
 
     @property
     def label(self):
@@ -106,8 +115,8 @@ def billing_effect(view: BillingView, action: Action, *, now: datetime) -> str:
             ) % {"hours": view.hours if view.hours is not None else "0"}
         return _("Billing by the hour stops now: %(hours)s node-hours at %(price)s per hour, %(cost)s so far.") % {
             "hours": view.hours,
-            "price": view.hourly_price,
-            "cost": view.cost,
+            "price": view.price_text,
+            "cost": view.cost_text,
         }
     if facts.legacy:
         return _("Legacy node (存量节点): released now; its yearly/monthly subscription is not renewed.")

@@ -2,6 +2,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from console.core.money import currency_code
 from console.nodepools.models import BillingMode, Pool, name_validator
 from console.nodepools.rules import CONFIRM_WORD
 
@@ -51,6 +52,8 @@ class PoolForm(forms.Form):
 
     def __init__(self, *args, pool: Pool | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        # The price is in the console's one currency (settings.CONSOLE_CURRENCY): the label says which.
+        self.fields["hourly_price"].label = _("Price per node-hour (%(currency)s)") % {"currency": currency_code()}
         if pool is not None:
             # The name is the worker's CONSOLE_NODE_POOL and a queue name: it does not change.
             del self.fields["name"]

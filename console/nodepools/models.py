@@ -19,6 +19,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from console.core.money import money
+
 # A pool or node name becomes part of a queue name: keep it to safe characters.
 name_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
@@ -58,6 +60,11 @@ class Pool(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def hourly_price_text(self) -> str:
+        """The price per node-hour with its currency (settings.CONSOLE_CURRENCY)."""
+        return money(self.hourly_price)
 
     @property
     def queue_name(self) -> str:

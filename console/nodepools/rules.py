@@ -243,13 +243,19 @@ def batch_refusals(nodes: list[NodeBilling], action: Action) -> list[str]:
 
 
 def batch_actions(billing_mode: str, *, has_legacy: bool) -> list[Action]:
-    """The buttons of a pool's batch bar (Release is shown in yearly/monthly pools, and refuses)."""
+    """The buttons of a pool's batch bar. Release is never one: a batch release can only be
+    refused (the seed does not support it), so the bar states the rule instead (``batch_notes``)."""
     if billing_mode != YEARLY_MONTHLY:
         return [Action.DELETE]
-    actions = [Action.UNSUBSCRIBE, Action.RELEASE]
+    actions = [Action.UNSUBSCRIBE]
     if has_legacy:
         actions.append(Action.DELETE)
     return actions
+
+
+def batch_notes(billing_mode: str) -> list[str]:
+    """The rules the batch bar shows beside its buttons: why Release is not among them."""
+    return [batch_release_message()] if billing_mode == YEARLY_MONTHLY else []
 
 
 def needs_typed_confirmation(action: Action) -> bool:

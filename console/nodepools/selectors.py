@@ -127,6 +127,10 @@ class PoolPage:
         return rules.batch_actions(self.pool.billing_mode, has_legacy=any(r.node.legacy for r in self.rows))
 
     @property
+    def batch_notes(self) -> list[str]:
+        return rules.batch_notes(self.pool.billing_mode)
+
+    @property
     def is_yearly_monthly(self) -> bool:
         return self.pool.billing_mode == BillingMode.YEARLY_MONTHLY
 

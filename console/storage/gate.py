@@ -30,13 +30,12 @@ import threading
 from collections import OrderedDict
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from console.accounts.models import ROLE_RANK, Role
 from console.accounts.selectors import project_role
-from console.authorizations.models import Authorization
+from console.authorizations.selectors import access_decision, grants_of
 from console.storage.backends import StorageBackend, backend_for
 from console.storage.backends.base import BackendFolderReader
 from console.storage.paths import ObsPath, PathError, folder_key, parse_obs_path
@@ -228,35 +227,29 @@ def _find_bucket(*, project, name: str):
 
 
 def _check_authorization(*, user, project, bucket, access: str):
-    """The credential to use (None = the bucket's own), or StorageDenied."""
-    authorizations = list(
-        Authorization.objects.filter(project=project)
-        .filter(Q(user=user) | Q(user__isnull=True))
-        .select_related("agency")
-        .prefetch_related("agency__buckets")
-    )
-    if not authorizations:
+    """The credential to use (None = the bucket's own), or StorageDenied.
+
+    The rule (the union of the user's own and the all-users authorization) lives in
+    console.authorizations.selectors, which the authorizations page shows from too.
+    """
+    grants = grants_of(project=project, user=user)
+    if not grants:
         raise StorageDenied(_no_authorization_message(project), "no_authorization")
-    read_only = []
-    for authorization in authorizations:
-        if authorization.type == Authorization.Type.CREDENTIAL:
-            # The user's own keys: the storage service decides what they may do.
-            return authorization
-        agency = authorization.agency
-        if not agency.covers(bucket):
-            continue
-        if access == WRITE and not agency.can_write:
-            read_only.append(agency.name)
-            continue
+    decision = access_decision(grants, bucket=bucket, write=access == WRITE)
+    if decision.credential is not None:
+        # The user's own keys: the storage service decides what they may do.
+        return decision.credential
+    if decision.allowed:
         return None
-    agencies = ", ".join(sorted({a.agency.name for a in authorizations if a.agency_id}))
+    read_only = decision.read_only_agencies
+    agencies = ", ".join(decision.agencies)
     if read_only:
         raise StorageDenied(
             _(
                 "Your authorization (agency %(agency)s) allows reading bucket %(bucket)s, not writing to it. "
                 "Ask a project administrator for a read-write agency (委托授权)."
             )
-            % {"agency": ", ".join(sorted(set(read_only))), "bucket": bucket.name},
+            % {"agency": ", ".join(read_only), "bucket": bucket.name},
             "read_only",
         )
     raise StorageDenied(

@@ -25,6 +25,7 @@ from console.accounts.permissions import project_view
 from console.core.confirm import require_typed_delete
 from console.core.forms import apply_validation_error
 from console.core.htmx import is_partial, paginate, redirect_after_post, render_page
+from console.core.sizes import binary_size
 from console.storage import gate, selectors, services
 from console.storage.forms import BucketForm, FolderCreateForm, GoToFolderForm, max_browser_upload
 from console.storage.models import Bucket
@@ -213,9 +214,7 @@ def upload(request):
 
 
 def _human_size(size: int) -> str:
-    from django.template.defaultfilters import filesizeformat
-
-    return str(filesizeformat(size))
+    return binary_size(size)
 
 
 def _over_limit_message(request, name, folder, size, limit) -> str:

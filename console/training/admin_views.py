@@ -12,12 +12,13 @@ from console.accounts.permissions import site_admin_required
 from console.core.forms import apply_validation_error
 from console.core.htmx import redirect_after_post
 from console.training import selectors
-from console.training.forms import EngineForm, FlavorForm
+from console.training.forms import EngineForm, EngineTagsForm, FlavorForm
 from console.training.models import Engine, Flavor
 from console.training.services import (
     engine_create,
     engine_delete,
     engine_set_enabled,
+    engine_set_tags,
     flavor_create,
     flavor_delete,
     flavor_update,
@@ -90,6 +91,24 @@ def engine_list(request):
 def engine_toggle(request, pk):
     engine = get_object_or_404(Engine, pk=pk)
     engine_set_enabled(actor=request.user, engine=engine, enabled=not engine.enabled)
+    return redirect_after_post(request, "training:engine_list")
+
+
+@site_admin_required
+@require_POST
+def engine_tags(request, pk):
+    """Set an engine's tags (the API's engine ``tags``), detected engines included."""
+    engine = get_object_or_404(Engine, pk=pk)
+    form = EngineTagsForm(request.POST)
+    if form.is_valid():
+        try:
+            engine_set_tags(actor=request.user, engine=engine, tags=form.cleaned_data["tags"])
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, _("Tags of engine %(id)s saved.") % {"id": engine.engine_id})
+    else:
+        messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
     return redirect_after_post(request, "training:engine_list")
 
 

@@ -93,6 +93,22 @@ def probe_interpreter(python_path: str, *, timeout: float = 30) -> dict:
         raise EngineProbeError(f"{python_path} did not answer like a Python interpreter.") from None
 
 
+def current_os_user() -> str:
+    """The OS user this process runs as: the runner starts training processes as this same user,
+    so a node reports it as its engines' run_user (``getpass`` falls back to $USER/$LOGNAME)."""
+    try:
+        import pwd  # POSIX only; the nodes are Linux
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        import getpass
+
+        try:
+            return getpass.getuser()
+        except OSError:
+            return str(os.getuid()) if hasattr(os, "getuid") else ""
+
+
 @cache
 def os_tag() -> str:
     """``debian_12``, ``ubuntu_22.04``… from /etc/os-release (the seed's engine ids carry the OS)."""

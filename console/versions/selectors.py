@@ -3,10 +3,9 @@ to its project (``console.mymodels.selectors.model_get``)."""
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 
-from console.core.models import WorkState
 from console.mymodels.models import ModelStatus
 from console.versions.models import ModelVersion, TaskKind, TaskRecord
 
@@ -42,11 +41,10 @@ def record_get(*, version, record_id: int) -> TaskRecord:
 
 
 def blocking_records(*, model, version=None) -> list[TaskRecord]:
-    """Records that keep a model (or one version) from being deleted: every training or
-    inference record, and weight checks that have not finished (seed 删除我的模型)."""
-    rows = TaskRecord.objects.filter(version__model=model).filter(
-        ~Q(kind=TaskKind.WEIGHT_VALIDATION) | Q(state__in=[WorkState.PENDING, WorkState.RUNNING])
-    )
+    """Records that keep a model (or one version) from being deleted: every task record,
+    finished weight checks included (seed 删除我的模型: 当模型存在任务记录会删除失败). The user
+    deletes the finished ones from the version page first."""
+    rows = TaskRecord.objects.filter(version__model=model)
     if version is not None:
         rows = rows.filter(version=version)
     return list(rows.select_related("version").order_by("version__number", "created_at"))

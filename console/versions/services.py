@@ -12,8 +12,9 @@ For other apps (training, inference):
     ...
     task_record_finish(record=record, succeeded=True)            # or succeeded=False, reason="…"
 
-A training / inference record blocks deleting its version and model until the
-user deletes it (possible once it is finished), as the seed's 删除我的模型 says.
+Any task record (weight checks included) blocks deleting its version and model until
+the user deletes it (possible once it is finished), as the seed's 删除我的模型 says. A job
+that is deleted takes its record with it (``task_records_remove_for_deleted_jobs``).
 """
 
 from __future__ import annotations
@@ -159,11 +160,12 @@ class DeleteBlocked(ValidationError):
 
 
 def model_delete(*, actor, model: MyModel, confirm: str) -> None:
-    """Delete a model with all its versions and finished weight-check records (seed 删除我的模型).
+    """Delete a model with all its versions (seed 删除我的模型).
 
     Refused, changing nothing, unless ``confirm`` is exactly DELETE, and while any
-    version has a training or inference task record or a weight check that has not
-    finished. Weight files in storage are the user's and are left alone.
+    version has any task record, finished weight checks included (当模型存在任务记录会删除失败):
+    the user deletes the finished records on the version pages first. Weight files in
+    storage are the user's and are left alone.
     """
     require_typed_delete(confirm, field="confirm")
     with transaction.atomic():
@@ -174,8 +176,8 @@ def model_delete(*, actor, model: MyModel, confirm: str) -> None:
         if blockers:
             raise DeleteBlocked(
                 _(
-                    "The model cannot be deleted: %(n)d task record(s) still use its versions. "
-                    "Delete the training and inference tasks (and wait for running weight checks) first."
+                    "The model cannot be deleted: its versions have %(n)d task record(s). Delete each "
+                    "finished record on its version page first (a running task must finish before)."
                 )
                 % {"n": len(blockers)},
                 blockers,
@@ -307,8 +309,8 @@ def version_delete(*, actor, version: ModelVersion, confirm: str) -> None:
         if blockers:
             raise DeleteBlocked(
                 _(
-                    "%(v)s cannot be deleted: %(n)d task record(s) still use it. Delete the training and "
-                    "inference tasks (and wait for running weight checks) first."
+                    "%(v)s cannot be deleted: it has %(n)d task record(s). Delete each finished record "
+                    "on this page first (a running task must finish before)."
                 )
                 % {"v": current.label, "n": len(blockers)},
                 blockers,
@@ -427,6 +429,19 @@ def task_record_delete(*, actor, record: TaskRecord) -> None:
                     "name": current.name, "state": current.state},
         )  # fmt: skip
         current.delete()
+
+
+def task_records_remove_for_deleted_jobs(*, record_ids) -> int:
+    """The training / inference tasks these records stand for were deleted: their records go
+    too, so no record links to a page that is gone and none keeps blocking the model's delete.
+
+    The caller deleting the job audits it. Weight-check records are never removed this way.
+    """
+    ids = [pk for pk in record_ids if pk is not None]
+    if not ids:
+        return 0
+    deleted, _per_model = TaskRecord.objects.filter(pk__in=ids).exclude(kind=TaskKind.WEIGHT_VALIDATION).delete()
+    return deleted
 
 
 # --- the weight check (run by console.versions.tasks.validate_weights) ---------------------

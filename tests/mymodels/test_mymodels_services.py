@@ -171,10 +171,24 @@ def test_delete_needs_exactly_DELETE(make_model, member, word):
     assert not AuditEntry.objects.filter(action="model.delete").exists()
 
 
-def test_delete_removes_versions_and_finished_checks_but_not_files(make_model, member, weights_folder, bucket):
+def test_a_finished_weight_check_record_blocks_delete_until_it_is_deleted(make_model, member, bucket):
+    # Seed 删除我的模型: 当模型存在任务记录会删除失败 — any record, a finished check included.
+    from console.versions.services import task_record_delete
+
     model = make_model(validate_weights=False)
-    TaskRecord.objects.create(version=model.versions.get(), kind=TaskKind.WEIGHT_VALIDATION,
-                              state=WorkState.FAILED, created_by=member)  # fmt: skip
+    record = TaskRecord.objects.create(version=model.versions.get(), kind=TaskKind.WEIGHT_VALIDATION,
+                                       state=WorkState.FAILED, created_by=member)  # fmt: skip
+    with pytest.raises(DeleteBlocked) as excinfo:
+        model_delete(actor=member, model=model, confirm="DELETE")
+    assert excinfo.value.records == [record]
+    assert MyModel.objects.filter(pk=model.pk).exists()
+    task_record_delete(actor=member, record=record)
+    model_delete(actor=member, model=model, confirm="DELETE")
+    assert not MyModel.objects.exists()
+
+
+def test_delete_removes_versions_but_not_files(make_model, member, weights_folder, bucket):
+    model = make_model(validate_weights=False)
     model_delete(actor=member, model=model, confirm="DELETE")
     assert not MyModel.objects.exists() and not ModelVersion.objects.exists() and not TaskRecord.objects.exists()
     entry = AuditEntry.objects.get(action="model.delete")

@@ -165,12 +165,14 @@ def test_a_mixed_batch_names_every_node_the_action_does_not_apply_to():
     "mode,has_legacy,expected",
     [
         (PPU, False, [Action.DELETE]),
-        (YM, False, [Action.UNSUBSCRIBE, Action.RELEASE]),
-        (YM, True, [Action.UNSUBSCRIBE, Action.RELEASE, Action.DELETE]),
+        # Batch release can only be refused: not offered (issue 15 §6.7), its rule is shown instead.
+        (YM, False, [Action.UNSUBSCRIBE]),
+        (YM, True, [Action.UNSUBSCRIBE, Action.DELETE]),
     ],
 )
 def test_the_batch_bar_offers(mode, has_legacy, expected):
     assert rules.batch_actions(mode, has_legacy=has_legacy) == expected
+    assert bool(rules.batch_notes(mode)) == (mode == YM)
 
 
 def test_only_delete_asks_for_the_typed_word():

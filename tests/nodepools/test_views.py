@@ -118,14 +118,16 @@ def test_the_detail_shows_capacity_nodes_billing_and_jobs(client_for, site_admin
     assert response.status_code == 200 and is_full_page(response)
     html = response.content.decode()
     assert "8 used of 24 · 16 free" in html  # CPU cores
-    assert "32.0 GB used of 96.0 GB" in html
+    assert "32.0 GiB used of 96.0 GiB" in html
     assert "resnet" in html
     assert "Abnormal" in html  # the grace node's heartbeats stopped
-    # Each row offers exactly its action; the batch bar has Unsubscribe, Release and (legacy) Delete.
+    # Each row offers exactly its action; the batch bar has Unsubscribe and (legacy) Delete. Release there
+    # could only be refused: it is not offered, the rule is shown instead (issue 15 §6.7).
     assert 'data-row-action="unsubscribe"' in html and "退订" in html
     assert 'data-row-action="release"' in html and "释放" in html
     assert 'data-row-action="delete"' in html and "删除" in html
-    assert 'data-batch-action="release"' in html
+    assert 'data-batch-action="release"' not in html and 'data-batch-action="unsubscribe"' in html
+    assert "Batch release of nodes in the grace period is not supported" in html
     # Warnings: the grace node's subscription expired.
     assert "Subscriptions expired" in html
     partial = client.get(url("pool_detail", ym.pk), **HX)
@@ -339,3 +341,15 @@ def test_node_billing_form_renews_a_subscription(client_for, site_admin, pools):
 def test_node_billing_of_another_pools_node_is_404(client_for, site_admin, pools):
     ppu, _ym, nodes = pools
     assert client_for(site_admin).get(url("node_billing", ppu.pk, nodes["active"].pk)).status_code == 404
+
+
+@pytest.mark.parametrize(("currency", "shown"), [("CNY", "¥2.50"), ("CHF", "2.50 CHF")])
+def test_prices_and_costs_show_their_currency(client_for, site_admin, pools, settings, currency, shown):
+    settings.CONSOLE_CURRENCY = currency
+    ppu, _ym, _nodes = pools
+    html = client_for(site_admin).get(url("pool_detail", ppu.pk)).content.decode()
+    assert f"Pay-per-use (按需计费): {shown} per node-hour." in html
+    # p1 has been billed 10 hours at 2.50: the cost so far, with the currency.
+    assert "¥25.00" in html if currency == "CNY" else "25.00 CHF" in html
+    form = client_for(site_admin).get(url("pool_create")).content.decode()
+    assert f"Price per node-hour ({currency})" in form

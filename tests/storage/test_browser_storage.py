@@ -56,7 +56,7 @@ def test_a_member_uploads_browses_picks_and_deletes(
     page.set_input_files("input[data-upload-input]:not([data-upload-folder])", str(big))
     refused = page.locator("#upload-list .upload-row.failed")
     expect(refused).to_have_count(1)
-    expect(refused).to_contain_text("huge.safetensors is 1.0 MB: a browser upload is limited to")
+    expect(refused).to_contain_text("huge.safetensors is 1.0\xa0MiB: a browser upload is limited to")
     expect(refused).to_contain_text("python manage.py storage_upload <file> obs://%s/models/" % bucket.name)
     screenshot("storage-upload-refused")
     assert not bucket_backend.exists("models/huge.safetensors")
@@ -67,7 +67,7 @@ def test_a_member_uploads_browses_picks_and_deletes(
     # Navigate: into the model folder, then back with the breadcrumb.
     page.locator("#storage-table").get_by_role("link", name="Qwen2.5-7B/").click()
     expect(page.locator("#storage-table")).to_contain_text("model.safetensors")
-    expect(page.locator("#storage-table")).to_contain_text("293.0\xa0KB")
+    expect(page.locator("#storage-table")).to_contain_text("293.0\xa0KiB")
     page.locator(".crumbs").get_by_role("link", name=bucket.name).click()
     expect(page.locator("#storage-page")).to_have_attribute("data-current-folder", bucket.uri)
 

@@ -35,7 +35,7 @@ def test_it_shows_a_folder_with_sizes_and_breadcrumbs(client_for, member, projec
     response = browse(client_for(member), project, f"obs://{bucket.name}/models/qwen/")
     body = response.content.decode()
     assert response.status_code == 200
-    assert "config.json" in body and "2.0\xa0KB" in body
+    assert "config.json" in body and "2.0\xa0KiB" in body  # binary, labelled as such (issue 15)
     assert "tokenizer/" in body
     assert f"?path=obs://{bucket.name}/models/" in body  # breadcrumb back to models
     assert 'data-current-folder="obs://%s/models/qwen/"' % bucket.name in body
@@ -275,3 +275,17 @@ def test_a_history_restore_gets_the_whole_page(client_for, member, project, buck
         client_for(member), project, bucket.uri, HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true"
     )
     assert "<html" in response.content.decode()
+
+
+def test_deleting_a_file_asks_for_confirmation_once(client_for, member, project, bucket, bucket_backend):
+    # Issue 15 §6.4: hx-confirm and data-confirm on one form asked twice (and a "Cancel" on the
+    # second dialog came after htmx had already sent the request).
+    import re
+
+    put_file(bucket_backend, "a/b.txt")
+    body = browse(client_for(member), project, f"obs://{bucket.name}/a/").content.decode()
+    forms = re.findall(r"<form\b[^>]*>", body)
+    deletes = [form for form in forms if "storage/delete" in form or "/delete/" in form]
+    assert deletes
+    for form in forms:
+        assert not ("hx-confirm=" in form and "data-confirm=" in form), form

@@ -105,7 +105,7 @@ def test_the_page_refuses_big_files_before_sending(client_for, member, project, 
     )
     body = html.unescape(response.content.decode())
     assert f'data-max-upload="{5 * 1024**3}"' in body
-    assert "__NAME__ is __SIZE__: a browser upload is limited to 5.0\xa0GB" in body
+    assert "__NAME__ is __SIZE__: a browser upload is limited to 5.0\xa0GiB" in body
     assert "storage_upload" in body
 
 

@@ -221,3 +221,85 @@ def test_a_base_model_of_another_series_is_refused(client_for, member, make_mode
     body = client_for(member).post(vurl("version_create", model), data, **HX).content.decode()
     assert "Select a base model version from the catalog" in body
     assert ModelVersion.objects.filter(model=model).count() == 1
+
+
+# --- issue 15 §6.1: every record blocks delete; finished ones are deleted from the version page ---
+
+
+@pytest.mark.parametrize("state", [WorkState.SUCCEEDED, WorkState.FAILED])
+def test_a_finished_check_blocks_delete_and_is_deleted_from_the_version_page(client_for, member, make_model, state):
+    from console.audit.models import AuditEntry
+
+    model = make_model()
+    check = TaskRecord.objects.create(version=model.versions.get(), kind=TaskKind.WEIGHT_VALIDATION, state=state)
+    client = client_for(member)
+    refusal = client.post(
+        reverse("mymodels:model_delete", kwargs={"project_id": model.project.project_id, "model_id": model.pk}),
+        {"confirm": "DELETE"},
+    ).content.decode()
+    record_url = vurl("record_detail", model, number=1, record_id=check.pk)
+    assert "data-blockers" in refusal and record_url in refusal
+    page = client.get(vurl("version_detail", model, number=1)).content.decode()
+    delete_url = vurl("record_delete", model, number=1, record_id=check.pk)
+    assert delete_url in page and "data-confirm=" in page
+    client.post(delete_url)
+    assert not TaskRecord.objects.filter(pk=check.pk).exists()
+    assert AuditEntry.objects.filter(action="taskrecord.delete", actor=member).exists()
+    assert (
+        client.post(
+            reverse("mymodels:model_delete", kwargs={"project_id": model.project.project_id, "model_id": model.pk}),
+            {"confirm": "DELETE"},
+        ).status_code
+        == 302
+    )
+
+
+@pytest.mark.parametrize("state", [WorkState.PENDING, WorkState.RUNNING])
+def test_a_live_check_record_cannot_be_deleted(client_for, member, make_model, state):
+    model = make_model()
+    check = TaskRecord.objects.create(version=model.versions.get(), kind=TaskKind.WEIGHT_VALIDATION, state=state)
+    client = client_for(member)
+    delete_url = vurl("record_delete", model, number=1, record_id=check.pk)
+    assert delete_url not in client.get(vurl("version_detail", model, number=1)).content.decode()
+    client.post(delete_url)
+    assert TaskRecord.objects.filter(pk=check.pk).exists()
+
+
+def test_record_delete_is_scoped_to_the_project_and_needs_a_member(
+    client_for, member, viewer, make_model, other_project, make_member
+):
+    model = make_model()
+    check = TaskRecord.objects.create(version=model.versions.get(), kind=TaskKind.WEIGHT_VALIDATION,
+                                      state=WorkState.SUCCEEDED)  # fmt: skip
+    delete_url = vurl("record_delete", model, number=1, record_id=check.pk)
+    assert client_for(viewer).post(delete_url).status_code == 403
+    outsider = make_member(other_project, "outsider")
+    foreign = reverse("versions:record_delete", kwargs={"project_id": other_project.project_id, "model_id": model.pk,
+                                                        "number": 1, "record_id": check.pk})  # fmt: skip
+    assert client_for(outsider).post(foreign).status_code == 404
+    assert TaskRecord.objects.filter(pk=check.pk).exists()
+
+
+def test_training_records_show_no_attempts(client_for, member, make_model):
+    model = make_model()
+    record = task_record_create_for_training(version=model.versions.get(), job_name="sft-9", actor=member)
+    client = client_for(member)
+    page = client.get(vurl("version_detail", model, number=1)).content.decode()
+    row = page.split(f'id="record-{record.pk}"', 1)[1].split("</tr>", 1)[0]
+    assert "<td>0</td>" not in row
+    detail = client.get(vurl("record_detail", model, number=1, record_id=record.pk)).content.decode()
+    assert "Attempts" not in detail
+
+
+def test_add_version_is_disabled_at_the_limit_with_the_reason(client_for, member, make_model, weights_folder):
+    model = make_model()
+    add_versions(model, 9, actor=member, path=weights_folder)
+    body = (
+        client_for(member)
+        .get(reverse("mymodels:model_detail", kwargs={"project_id": model.project.project_id, "model_id": model.pk}))
+        .content.decode()
+    )
+    button = body.split('id="add-version"', 1)[1].split(">", 1)[0]
+    assert "disabled" in button
+    assert vurl("version_create", model) not in body
+    assert "a model can have at most 10" in body
