@@ -18,19 +18,15 @@ django.setup()
 from a2wsgi import WSGIMiddleware  # noqa: E402
 
 from console.frontdoor.router import FrontDoor, Route  # noqa: E402
+from console.notebooks.gateway import open_upstream  # noqa: E402
 from console.wsgi import application as django_wsgi  # noqa: E402
 
-ROUTES = []
-try:
-    from console.notebooks.gateway import open_upstream  # noqa: E402
-
-    ROUTES.append(
-        Route(
-            re.compile(r"^/nb/(?P<notebook_id>[0-9a-fA-F-]{1,64})/"),
-            lambda *, user, notebook_id: open_upstream(user=user, notebook_id=notebook_id),
-        )
-    )
-except ImportError:  # notebooks not installed in this build
-    pass
+ROUTES = [
+    # JupyterLab of a notebook instance: only its owner passes (console.notebooks.gateway).
+    Route(
+        re.compile(r"^/nb/(?P<notebook_id>[0-9a-fA-F-]{1,64})/"),
+        lambda *, user, notebook_id: open_upstream(user=user, notebook_id=notebook_id),
+    ),
+]
 
 application = FrontDoor(WSGIMiddleware(django_wsgi, workers=16), ROUTES)

@@ -6,19 +6,23 @@ from console.accounts.selectors import is_site_admin, project_list
 # An entry shows only when its URL exists: the navigation never offers a page
 # that is not built. Project entries take the current project's id.
 PROJECT_NAV = [
+    ("dashboard:project", _("Dashboard")),
     ("mymodels:model_list", _("My Models")),
     ("mymodels:catalog", _("Base models")),
     ("training:job_list", _("Training Jobs")),
     ("training:algorithm_list", _("Algorithms")),
+    ("notebooks:list", _("Notebooks")),
     ("storage:browser", _("Storage")),
     ("authorizations:list", _("Authorizations")),
     ("accounts:project_detail", _("Project settings")),
 ]
 ADMIN_NAV = [
+    ("dashboard:operations", _("Operations")),
     ("nodepools:pool_list", _("Node Pools")),
     ("training:node_list", _("Nodes")),
     ("training:flavor_list", _("Flavors")),
     ("training:engine_list", _("Engines")),
+    ("mymodels:base_version_admin", _("Base models")),
     ("accounts:user_list", _("Users")),
     ("accounts:organization_list", _("Organisations")),
     ("audit:list", _("Audit log")),
@@ -34,7 +38,7 @@ def _links(request, entries, **kwargs):
         except NoReverseMatch:
             continue
         # A section is active on its own pages; the project page only on itself.
-        exact = name == "accounts:project_detail"
+        exact = name in ("accounts:project_detail", "dashboard:project")
         active = request.path == url if exact else request.path.startswith(url)
         links.append({"name": name, "label": label, "url": url, "active": active})
     return links

@@ -21,8 +21,9 @@ from django.utils.translation import gettext as _
 
 from console.nodepools.models import Node, Pool, node_queue_name
 from console.nodepools.workloads.launch import launch_runner
+from console.nodepools.workloads.registry import busy_node_ids
 from console.training.models import EventKind, JobEvent, NodeEngine, TrainingJob, TrainingTask
-from console.training.phases import OCCUPYING_STATUSES, WORKLOAD_KIND, Phase, SecondaryPhase, TaskStatus
+from console.training.phases import WORKLOAD_KIND, Phase, SecondaryPhase, TaskStatus
 from console.training.services.catalog import node_fits, why_node_does_not_fit
 from console.training.sql import update_returning
 
@@ -110,11 +111,8 @@ def pool_schedule(*, pool_id: int, local_node_name: str | None = None) -> list[L
         if not waiting:
             return []
         live = list(Node.objects.live(now).filter(pool=pool).order_by("name"))
-        occupied = set(
-            TrainingTask.objects.filter(status__in=OCCUPYING_STATUSES, node__pool=pool).values_list(
-                "node_id", flat=True
-            )
-        )
+        # Every kind's workloads hold nodes (a notebook too), not only training tasks.
+        occupied = busy_node_ids([n.pk for n in live])
         free_ids = [n.pk for n in live if n.pk not in occupied]
         # Lock the free nodes too: a node-pools action removing one waits for us, and we for it.
         locked = {n.pk for n in Node.objects.select_for_update().filter(pk__in=free_ids).live(now)}
