@@ -86,3 +86,17 @@ def _schedule_periodic_work(sender, **kwargs):
         sender.signature("console.training.tasks.poll", queue="platform"),
         name="training poll",
     )
+    # --- health and operations: Celery's own inspect, time-boxed, off the page (console.core.health) ---
+    sender.add_periodic_task(
+        settings.WORKERS_OBSERVE_SECONDS,
+        sender.signature("console.core.tasks.observe_workers", queue="platform"),
+        name="observe workers",
+        expires=settings.WORKERS_OBSERVE_SECONDS,
+    )
+    # --- dashboard: each project's storage use, summed here and never on a page load ---
+    sender.add_periodic_task(
+        settings.DASHBOARD_STORAGE_USE_SECONDS,
+        sender.signature("console.dashboard.tasks.refresh_storage_use", queue="platform"),
+        name="storage use",
+        expires=settings.DASHBOARD_STORAGE_USE_SECONDS,
+    )

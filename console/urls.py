@@ -17,7 +17,9 @@ urlpatterns = [
     path("", include((mymodels_urls.urlpatterns + versions_urls.model_urlpatterns, mymodels_urls.app_name))),
     path("", include("console.versions.urls")),
     path("", include("console.training.urls")),
+    path("", include("console.notebooks.urls")),
     path("", include("console.nodepools.urls")),
+    path("", include("console.dashboard.urls")),
     path("django-admin/", admin.site.urls),
     path("", include("console.api.urls")),
 ]

@@ -60,7 +60,8 @@ def home(request):
     project = profile.current_project if profile and profile.current_project in projects else projects.first()
     if project is None:
         return render(request, "accounts/no_project.html")
-    return redirect("accounts:project_detail", project_id=project.project_id)
+    # A project opens on its dashboard (console.dashboard, named here by URL only: it is a layer above).
+    return redirect("dashboard:project", project_id=project.project_id)
 
 
 @require_POST
@@ -131,7 +132,7 @@ def project_detail(request):
 @project_view(Role.VIEWER)
 def project_switch(request):
     services.project_switch(user=request.user, project=request.project)
-    return redirect("accounts:project_detail", project_id=request.project.project_id)
+    return redirect("dashboard:project", project_id=request.project.project_id)
 
 
 def _members_fragment(request, *, add_form=None, status=200):

@@ -3,6 +3,7 @@
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +22,8 @@ class Check:
     took_ms: float
     # Filled when `manage.py serve` supervises this part (see supervised_programs).
     supervised: dict | None = None
+    # Seconds since a background check (the worker ping) last ran; None for checks made now.
+    age_s: float | None = None
 
 
 def _timed(fn):
@@ -58,11 +61,100 @@ def _broker():
         return True, conn.as_uri()
 
 
-def _workers():
-    from console.celery import app
+# The row the background observer (console.core.tasks.observe_workers, run by beat) writes:
+# the page reads it and never waits for a worker to answer.
+WORKERS_ROW = "workers"
 
-    replies = app.control.ping(timeout=1.5) or []
+
+def observe_workers(*, timeout: float | None = None) -> dict:
+    """Ask every Celery worker through Celery's own remote control, time-boxed, and store the answer.
+
+    ping (who answers), stats (pid, pool size, tasks run, uptime), active_queues (what each
+    consumes), plus the number of messages waiting in each of those queues. Each broadcast waits
+    at most ``timeout`` seconds (WORKERS_INSPECT_TIMEOUT, ≤ 1 s). Runs in the background only.
+    """
+    from console.celery import app
+    from console.core.models import ServiceHeartbeat
+
+    timeout = min(1.0, timeout if timeout is not None else settings.WORKERS_INSPECT_TIMEOUT)
+    started = time.perf_counter()
+    errors = []
+
+    def ask(what, call):
+        try:
+            return call() or {}
+        except Exception as error:  # a broker hiccup is shown on the page, not raised
+            errors.append(f"{what}: {type(error).__name__}: {error}"[:300])
+            return {}
+
+    # The three broadcasts at once: each waits its whole timeout (the number of workers is not known).
+    inspect = app.control.inspect(timeout=timeout)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        ping = pool.submit(ask, "ping", lambda: app.control.ping(timeout=timeout))
+        stats = pool.submit(ask, "stats", inspect.stats)
+        active_queues = pool.submit(ask, "active_queues", inspect.active_queues)
+        replies, stats, active_queues = ping.result() or [], stats.result(), active_queues.result()
     names = sorted(name for reply in replies for name in reply)
+    workers = {}
+    queue_names = {settings.CELERY_TASK_DEFAULT_QUEUE}
+    for name in names:
+        info = stats.get(name) or {}
+        queues = sorted(q.get("name", "") for q in active_queues.get(name) or [])
+        queue_names.update(queues)
+        workers[name] = {
+            "pid": info.get("pid"),
+            "concurrency": (info.get("pool") or {}).get("max-concurrency"),
+            "tasks_run": sum((info.get("total") or {}).values()),
+            "uptime_s": info.get("uptime"),
+            "max_rss_kb": (info.get("rusage") or {}).get("maxrss"),
+            "queues": queues,
+        }
+    depths = ask("queue depth", lambda: _queue_depths(app, sorted(queue_names)))
+    detail = {
+        "workers": workers,
+        "queues": [{"name": q, "waiting": depths.get(q)} for q in sorted(queue_names)],
+        "errors": errors,
+        "took_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+    ServiceHeartbeat.objects.update_or_create(name=WORKERS_ROW, defaults={"beat_at": timezone.now(), "detail": detail})
+    return detail
+
+
+def _queue_depths(app, names: list[str]) -> dict[str, int | None]:
+    """Messages waiting in each queue (a passive declare: the queue is never created)."""
+    depths: dict[str, int | None] = {}
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=1)
+        channel = conn.default_channel
+        for name in names:
+            try:
+                depths[name] = channel.queue_declare(queue=name, passive=True).message_count
+            except Exception:  # a queue nobody declared yet has no messages to count
+                depths[name] = None
+    return depths
+
+
+def workers_observed():
+    """(detail, age in seconds) of the last background answer, or (None, None) when there is none yet."""
+    from console.core.models import ServiceHeartbeat
+
+    row = ServiceHeartbeat.objects.filter(name=WORKERS_ROW).first()
+    if row is None:
+        return None, None
+    return row.detail, max(0.0, (timezone.now() - row.beat_at).total_seconds())
+
+
+def _workers():
+    detail, age = workers_observed()
+    if detail is None:
+        return False, str(_("No answer yet: workers are pinged in the background by beat every %(n)s s.")) % {
+            "n": round(settings.WORKERS_OBSERVE_SECONDS)
+        }
+    if age > settings.WORKERS_STALE_SECONDS:
+        return False, str(_("The last ping is %(age)s s old: the background ping has stopped (is beat up?).")) % {
+            "age": round(age)
+        }
+    names = sorted(detail.get("workers") or {})
     if not names:
         return False, str(_("No worker answered a ping."))
     return True, ", ".join(names)
@@ -121,6 +213,9 @@ def run_checks() -> list[Check]:
     ):
         up, detail, took = _timed(fn)
         checks.append(Check(name, str(label), up, detail, took))
+    # The workers' answer is the background ping's: say how old it is.
+    by_name = {check.name: check for check in checks}
+    by_name["worker"].age_s = workers_observed()[1]
     programs = supervised_programs()
     for check in checks:
         check.supervised = programs.get(check.name)

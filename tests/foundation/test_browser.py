@@ -98,7 +98,8 @@ def test_it_takes_the_first_admin_and_a_viewer_through_the_console(
 
     # The viewer: the project read-only, 403 on user management, 404 on a project they are not in.
     sign_in_page("vera", vera_password)
-    assert page.url == f"{url}/projects/{project.project_id}/"
+    assert page.url == f"{url}/projects/{project.project_id}/dashboard/"  # a project opens on its dashboard
+    page.goto(f"{url}/projects/{project.project_id}/")
     assert page.locator("#members tr", has_text="vera").count() == 1
     assert page.locator("text=Add a member").count() == 0
     assert page.locator("#members select, #members button").count() == 0

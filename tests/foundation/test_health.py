@@ -1,11 +1,12 @@
-"""The health page's checks: database, broker, workers (a real ping), beat (its own heartbeat)."""
+"""The health page's checks: database, broker, workers (a real ping, run in the background), beat (its own heartbeat)."""
 
+import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from console.core.health import run_checks
+from console.core.health import observe_workers, run_checks
 from console.core.models import ServiceHeartbeat
 
 from .conftest import HX, is_full_page
@@ -16,6 +17,8 @@ def by_name(checks):
 
 
 def test_it_sees_the_database_and_broker_up_and_no_worker(db):
+    # The ping runs in the background (beat's observe_workers task); here it runs once, with no worker.
+    observe_workers()
     checks = by_name(run_checks())
     assert list(checks) == ["web", "database", "broker", "worker", "beat"]
     assert checks["web"].up
@@ -23,6 +26,51 @@ def test_it_sees_the_database_and_broker_up_and_no_worker(db):
     assert checks["broker"].up, checks["broker"].detail
     assert not checks["worker"].up
     assert checks["worker"].detail == "No worker answered a ping."
+    assert 0 <= checks["worker"].age_s < 5
+
+
+def test_the_background_ping_is_time_boxed_to_a_second(db, settings):
+    started = time.perf_counter()
+    detail = observe_workers()
+    # ping, stats and active_queues are asked at once, each waiting at most 1 s.
+    assert time.perf_counter() - started < 2.5
+    assert detail["workers"] == {}
+    assert {"name": "platform", "waiting": detail["queues"][0]["waiting"]} in detail["queues"]
+
+
+def test_the_page_never_pings_a_worker(client_for, site_admin, monkeypatch):
+    from console.celery import app
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the health page pinged the workers itself")
+
+    monkeypatch.setattr(app.control, "ping", refuse)
+    monkeypatch.setattr(app.control, "inspect", refuse)
+    client = client_for(site_admin)
+    client.get("/admin/health/")
+    started = time.perf_counter()
+    response = client.get("/admin/health/")
+    assert time.perf_counter() - started < 0.5
+    html = response.content.decode()
+    assert "No answer yet: workers are pinged in the background by beat every 10 s." in html
+
+
+def test_it_shows_the_last_answer_with_its_age_and_calls_an_old_one_stale(client_for, site_admin, settings):
+    ServiceHeartbeat.objects.create(
+        name="workers", beat_at=timezone.now() - timedelta(seconds=7), detail={"workers": {"w1@host": {}}}
+    )
+    worker = by_name(run_checks())["worker"]
+    assert worker.up and worker.detail == "w1@host"
+    html = client_for(site_admin).get("/admin/health/").content.decode()
+    assert "pinged 7 s ago" in html
+    ServiceHeartbeat.objects.filter(name="workers").update(
+        beat_at=timezone.now() - timedelta(seconds=settings.WORKERS_STALE_SECONDS + 5)
+    )
+    worker = by_name(run_checks())["worker"]
+    assert not worker.up
+    assert worker.detail == (
+        f"The last ping is {round(settings.WORKERS_STALE_SECONDS + 5)} s old: the background ping has stopped (is beat up?)."
+    )
 
 
 def test_it_reports_beat_down_when_it_never_reported(db):
@@ -72,6 +120,7 @@ def test_it_records_beat_heartbeats_from_the_scheduler(transactional_db):
 
 def test_it_shows_the_health_page_to_a_site_admin(client_for, site_admin):
     ServiceHeartbeat.objects.create(name="beat", beat_at=timezone.now())
+    observe_workers()
     response = client_for(site_admin).get("/admin/health/")
     assert response.status_code == 200
     assert is_full_page(response)

@@ -1,17 +1,19 @@
-"""The health checks against a real Celery worker with embedded beat: up while it runs, down once stopped."""
+"""The health checks against a real Celery worker with embedded beat (which runs the background ping): up while it runs, down once stopped."""
 
 import time
 
 import pytest
 
-from console.core.health import run_checks
+from console.core.health import observe_workers, run_checks
 
 pytestmark = pytest.mark.integration
 
 
-def wait_for(predicate, *, timeout, what):
+def wait_for(predicate, *, timeout, what, ping_here=False):
     deadline = time.monotonic() + timeout
     while True:
+        if ping_here:  # the background ping, run from here: beat (which ran it) stopped with the worker
+            observe_workers()
         checks = {c.name: c for c in run_checks()}
         if predicate(checks):
             return checks
@@ -23,7 +25,8 @@ def wait_for(predicate, *, timeout, what):
 
 
 def test_it_sees_a_running_worker_and_beat_and_a_stopped_worker_down(celery_worker_process, client, site_admin):
-    worker = celery_worker_process(beat=True, name="healthworker")
+    # Beat in the worker runs the background ping (console.core.tasks.observe_workers) every 2 s here.
+    worker = celery_worker_process(beat=True, name="healthworker", extra_env={"WORKERS_OBSERVE_SECONDS": "2"})
     checks = wait_for(lambda c: c["worker"].up and c["beat"].up, timeout=60, what="worker and beat up")
     assert "healthworker@" in checks["worker"].detail
     assert checks["database"].up and checks["broker"].up
@@ -34,7 +37,7 @@ def test_it_sees_a_running_worker_and_beat_and_a_stopped_worker_down(celery_work
     assert html.count('<span class="badge badge-success">Up</span>') == 5, html
 
     worker.stop()  # SIGTERM, as an operator stopping the service would
-    checks = wait_for(lambda c: not c["worker"].up, timeout=60, what="worker down")
+    checks = wait_for(lambda c: not c["worker"].up, timeout=60, what="worker down", ping_here=True)
     assert checks["worker"].detail == "No worker answered a ping."
     # Beat ran inside that worker: its heartbeat goes stale too.
     wait_for(lambda c: not c["beat"].up, timeout=60, what="beat down")

@@ -145,7 +145,7 @@ def test_it_remembers_the_switched_project(client_for, make_member, project, oth
     assert response.status_code == 302
     user.profile.refresh_from_db()
     assert user.profile.current_project == other_project
-    assert client.get("/")["Location"] == f"/projects/{other_project.project_id}/"
+    assert client.get("/")["Location"] == f"/projects/{other_project.project_id}/dashboard/"  # its landing page
     assert client.get(f"/projects/{other_project.project_id}/switch/").status_code == 405
 
 

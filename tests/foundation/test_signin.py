@@ -29,10 +29,10 @@ def test_it_signs_in_and_lands_on_the_console(client, member, project, password)
     response = post_login(client, "mia", password)
     assert response.status_code == 302
     assert session_user_id(client) == str(member.pk)
-    # home sends the user to their project
+    # home sends the user to their project's dashboard
     response = client.get(response["Location"])
     assert response.status_code == 302
-    assert response["Location"] == f"/projects/{project.project_id}/"
+    assert response["Location"] == f"/projects/{project.project_id}/dashboard/"
 
 
 def test_it_rejects_a_wrong_password_with_a_message(client, member):
