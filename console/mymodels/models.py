@@ -14,6 +14,13 @@ from django.utils.translation import gettext_lazy as _
 
 CATALOG_DATA_DIR = Path(__file__).resolve().parent.parent / "catalog_data"
 TEMPLATES_DIR = CATALOG_DATA_DIR / "templates"
+# Base models a site administrator added (console.mymodels.site_catalog): their reference
+# config lives in the var dir, not in the shipped catalog; their template is "site:<slug>".
+SITE_TEMPLATE_PREFIX = "site:"
+
+
+def site_templates_dir() -> Path:
+    return Path(settings.VAR_DIR) / "catalog_templates"
 
 
 def _is_chinese() -> bool:
@@ -107,6 +114,8 @@ class BaseModelVersion(models.Model):
     def template_dir(self) -> Path | None:
         if not self.template:
             return None
+        if self.template.startswith(SITE_TEMPLATE_PREFIX):
+            return site_templates_dir() / self.template.removeprefix(SITE_TEMPLATE_PREFIX)
         return TEMPLATES_DIR / self.template
 
     @property
@@ -126,6 +135,7 @@ class BaseModelVersion(models.Model):
         """The seed's 约束限制 sentence for this base model ("" when it is not listed there)."""
         if not self.weight_config_change:
             return ""
+        # The steps are the console's own page (mymodels:weight_config); templates link it after this sentence.
         if _is_chinese():
             return (
                 f"选择{self.name}基础模型创建模型,且“权重设置与词表”选择“自定义权重”时,"
@@ -133,7 +143,7 @@ class BaseModelVersion(models.Model):
             )
         return _(
             "Models created from %(name)s with custom weights need their weight configuration modified "
-            "(修改权重配置) before they run correctly; see “Modify the weight configuration” in the documentation."
+            "(修改权重配置) before they run correctly; the steps for this family are linked below."
         ) % {"name": self.name}
 
 
@@ -181,6 +191,7 @@ class MyModel(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "name"], name="model_name_unique_in_project"),
         ]
+        indexes = [models.Index(fields=["project", "-created_at", "-id"], name="mymodel_project_list")]  # issue 15
 
     def __str__(self):
         return self.name

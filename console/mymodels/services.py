@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from console.mymodels.models import (
     CATALOG_DATA_DIR,
+    SITE_TEMPLATE_PREFIX,
     TEMPLATES_DIR,
     BaseModelSeries,
     BaseModelVersion,
@@ -133,7 +134,11 @@ def catalog_load(*, path: Path | None = None) -> dict[str, int]:
             seen_versions.append(version["slug"])
             counts["versions"] += 1
     counts["deactivated"] = (
-        BaseModelVersion.objects.exclude(slug__in=seen_versions).filter(active=True).update(active=False)
+        BaseModelVersion.objects.exclude(slug__in=seen_versions)
+        # Base models a site administrator added are not in series.json: they stay offered.
+        .exclude(template__startswith=SITE_TEMPLATE_PREFIX)
+        .filter(active=True)
+        .update(active=False)
     )
     return counts
 
