@@ -26,6 +26,7 @@ HOP_BY_HOP = {
     b"upgrade",
     b"host",
     b"authorization",
+    b"x-auth-token",  # the caller's IAM token is the console's business, not the upstream's
 }
 # The console's own cookies stay with the console: the upstream never sees its session.
 CONSOLE_COOKIES = {"sessionid", "csrftoken", "django_language"}
@@ -60,17 +61,37 @@ def upstream_headers(
                 continue
             value = "; ".join(kept).encode("latin-1")
         out.append((name, value))
-    out.append((b"authorization", f"token {token}".encode()))
+    if token:
+        out.append((b"authorization", f"token {token}".encode()))
     return out
 
 
-async def forward_http(scope, receive, send, upstream, *, console_cookies: set[str]) -> None:
+async def forward_http(
+    scope,
+    receive,
+    send,
+    upstream,
+    *,
+    console_cookies: set[str],
+    path: str | None = None,
+    body: bytes | None = None,
+    unreachable: tuple[str, str] = (
+        "The notebook's server is not answering",
+        "It may be starting or stopping. Try again in a few seconds.",
+    ),
+) -> int:
+    """Relay one request; returns the upstream's status (502 when it could not be reached).
+
+    ``path`` replaces the request's path upstream; ``body`` replaces its body (already read).
+    When the caller goes away mid-response the upstream connection is closed at once, so the
+    upstream stops working for nobody (a generation, a long download).
+    """
     client, origin = _client_for(upstream)
-    url = origin + scope["raw_path"].decode("latin-1") if scope.get("raw_path") else origin + scope["path"]
+    url = origin + (path or (scope["raw_path"].decode("latin-1") if scope.get("raw_path") else scope["path"]))
     if scope.get("query_string"):
         url += "?" + scope["query_string"].decode("latin-1")
 
-    async def body():
+    async def streamed_body():
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
@@ -82,27 +103,51 @@ async def forward_http(scope, receive, send, upstream, *, console_cookies: set[s
                 return
 
     headers = upstream_headers(scope["headers"], token=upstream.token, console_cookies=console_cookies)
-    method = scope["method"]
-    has_body = method not in ("GET", "HEAD", "OPTIONS")
+    if body is not None:
+        headers = [(n, v) for n, v in headers if n != b"content-length"]
+        content = body
+    else:
+        content = streamed_body() if scope["method"] not in ("GET", "HEAD", "OPTIONS") else None
     try:
         async with client:
-            request = client.build_request(method, url, headers=headers, content=body() if has_body else None)
-            response = await client.send(request, stream=True)
+            response = await client.send(
+                client.build_request(scope["method"], url, headers=headers, content=content), stream=True
+            )
             try:
-                if _may_carry_token(response):
-                    await _send_scrubbed(send, response, upstream.token)
-                else:
-                    await _send_streamed(send, response)
+                relay = (
+                    _send_scrubbed(send, response, upstream.token)
+                    if _may_carry_token(response)
+                    else _send_streamed(send, response)
+                )
+                await _until_caller_leaves(relay, receive)
             finally:
                 await response.aclose()
+            return response.status_code
     except httpx.TransportError as error:
-        logger.warning("upstream %s unreachable: %s", upstream.base_url, error)
-        await send_page(
-            send,
-            502,
-            "The notebook's server is not answering",
-            "It may be starting or stopping. Try again in a few seconds.",
-        )
+        logger.warning("upstream %s unreachable: %s", upstream.base_url or url, error)
+        await send_page(send, 502, *unreachable)
+        return 502
+
+
+async def _until_caller_leaves(relay, receive) -> None:
+    """Run ``relay``; stop it if the caller disconnects first (the request body was already read)."""
+    relaying = asyncio.ensure_future(relay)
+
+    async def caller_left():
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    watching = asyncio.ensure_future(caller_left())
+    try:
+        await asyncio.wait({relaying, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watching.cancel()
+        if not relaying.done():
+            relaying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relaying
+    if relaying.done() and not relaying.cancelled() and relaying.exception():
+        raise relaying.exception()
 
 
 def _may_carry_token(response: httpx.Response) -> bool:
@@ -113,7 +158,9 @@ def _may_carry_token(response: httpx.Response) -> bool:
 
 
 async def _send_scrubbed(send, response: httpx.Response, token: str) -> None:
-    body = (await response.aread()).replace(token.encode(), b"")
+    body = await response.aread()
+    if token:
+        body = body.replace(token.encode(), b"")
     headers = [
         (n, v)
         for n, v in response.headers.raw

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.shortcuts import resolve_url
 
 from console.frontdoor.auth import cookies_of, user_for_session
+from console.frontdoor.calls import Balancer, CallRoute, handle_call
 from console.frontdoor.forward import forward_http, forward_websocket, send_page
 
 logger = logging.getLogger("console.frontdoor")
@@ -47,9 +48,10 @@ def origin_allowed(scope) -> bool:
 
 
 class FrontDoor:
-    def __init__(self, django_app, routes: list[Route]):
+    def __init__(self, django_app, routes: list[Route | CallRoute]):
         self.django_app = django_app
         self.routes = routes
+        self.balancer = Balancer()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
@@ -57,6 +59,10 @@ class FrontDoor:
         if scope["type"] in ("http", "websocket"):
             for route in self.routes:
                 match = route.pattern.match(scope["path"])
+                if match and isinstance(route, CallRoute):
+                    if scope["type"] == "websocket":
+                        return await send({"type": "websocket.close", "code": 4404})
+                    return await handle_call(scope, receive, send, route, match.groupdict(), self.balancer)
                 if match:
                     return await self._forward(scope, receive, send, route, match.groupdict())
         if scope["type"] == "websocket":
