@@ -37,8 +37,9 @@ from console.api.training_schemas import (
     TrainingJobIn,
     TrainingJobOut,
 )
+from console.core.paging import deferred_slice
 from console.nodepools.models import Pool
-from console.training import payloads, selectors, services
+from console.training import metrics, payloads, selectors, services
 from console.training.models import Algorithm, TrainingJob
 from console.training.phases import Phase
 from console.training.services.jobs import JobSpec
@@ -352,7 +353,12 @@ def search_training_jobs(request, project_id: str, payload: JobSearchIn):
     field = {"create_time": "created_at", "name": "name", "phase": "phase"}[payload.sort_by]
     jobs = jobs.order_by(f"-{field}" if payload.order == "desc" else field, "-pk")
     total = jobs.count()
-    items = [payloads.job_payload(job) for job in jobs[payload.offset : payload.offset + payload.limit]]
+    # Constant queries in ``limit`` (tasks and node-count events prefetched) and in ``offset``
+    # (a deferred join: the page's ids from the list index, then those rows).
+    page = deferred_slice(
+        selectors.with_node_count_events(jobs), payload.offset, payload.offset + payload.limit, total=total
+    )
+    items = [payloads.job_payload(job) for job in page]
     return Status(
         200,
         {
@@ -458,3 +464,57 @@ def training_metrics(request, project_id: str, training_job_id: str, task_id: st
         # -1 as the seed writes it (an integer), not -1.0.
         series["value"] = [-1 if value == -1 else value for value in series["value"]]
     return Status(200, body)
+
+
+# --- scalars the script logged (ours, not the seed's) ---------------------------------------
+
+
+class ScalarQuery(Schema):
+    name: str | None = Field(default=None, max_length=200, description="Only this metric (default: every one).")
+    x: Literal["step", "time"] = Field(default="step", description="x values: steps, or Unix seconds of wall time.")
+    max_points: int = Field(default=2000, ge=3, le=20000, description="Points per task and metric (downsampled).")
+
+
+class ScalarTaskSeriesOut(Schema):
+    task: str = Field(description="worker-0 … worker-N-1")
+    xs: list[float]
+    ys: list[float]
+    points: int = Field(description="Points stored for this task and metric.")
+    shown: int = Field(description="Points returned after downsampling (LTTB keeping first, last, min and max).")
+
+
+class ScalarSeriesOut(Schema):
+    name: str
+    x: str
+    downsampled: bool
+    tasks: list[ScalarTaskSeriesOut]
+
+
+class ScalarsOut(Schema):
+    names: list[str]
+    capped: bool = Field(description="The job reached TRAINING_SCALAR_CAP points: later points were not stored.")
+    scalars: list[ScalarSeriesOut]
+
+
+@router.get(
+    "/v2/{project_id}/training-jobs/{training_job_id}/scalars",
+    response=with_errors({200: ScalarsOut}, *AUTHED, 404),
+    summary="Get the scalars a job's script logged (loss, accuracy…)",
+    description=(
+        "Console extension. Scalars from TensorBoard event files and `MA_METRIC {json}` lines of the job's"
+        " tasks, one curve per task, downsampled on the server to `max_points`."
+    ),
+)
+def training_scalars(request, project_id: str, training_job_id: str, query: Query[ScalarQuery]):
+    scope = scope_for(request.auth, project_id)
+    job = _job_in_project(scope, training_job_id)
+    names = metrics.scalar_names(job)
+    shown = [n for n in names if n == query.name] if query.name else names
+    return Status(
+        200,
+        {
+            "names": names,
+            "capped": metrics.scalar_usage(job)["capped"],
+            "scalars": [metrics.scalar_series(job, n, x=query.x, max_points=query.max_points) for n in shown],
+        },
+    )

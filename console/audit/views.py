@@ -1,6 +1,7 @@
 from console.accounts.permissions import site_admin_required
 from console.audit.selectors import audit_entry_list, audit_filter_choices
-from console.core.htmx import paginate, query_without_page, render_page
+from console.core.htmx import query_without_page, render_page
+from console.core.paging import paginate_deferred
 
 
 @site_admin_required
@@ -11,7 +12,7 @@ def audit_list(request):
         request,
         "audit/audit_list.html",
         {
-            "page": paginate(request, entries, per_page=50),
+            "page": paginate_deferred(request, entries, per_page=50),
             "filters": filters,
             "choices": audit_filter_choices(),
             "query": query_without_page(request),

@@ -85,3 +85,14 @@ def model_list(*, project, search: str = "", status: str = "", series: str = "")
 def model_get(*, project, model_id: int) -> MyModel:
     """One model of the project, with its derived status; 404 for another project's model."""
     return get_object_or_404(model_list(project=project), pk=model_id)
+
+
+def weight_config_series():
+    """The series the 约束限制 note lists (a version needing 修改权重配置), each with those versions."""
+    versions = BaseModelVersion.objects.filter(weight_config_change=True, active=True).order_by("position", "slug")
+    return (
+        BaseModelSeries.objects.filter(versions__in=versions)
+        .distinct()
+        .order_by("position", "slug")
+        .prefetch_related(Prefetch("versions", queryset=versions, to_attr="weight_config_versions"))
+    )

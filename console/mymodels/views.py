@@ -10,7 +10,8 @@ from django.views.decorators.http import require_GET
 
 from console.accounts.models import Role
 from console.accounts.permissions import can, project_view
-from console.core.htmx import paginate, query_without_page, render_page
+from console.core.htmx import query_without_page, render_page
+from console.core.paging import paginate_deferred
 from console.mymodels import selectors
 from console.mymodels.forms import ModelCreateForm, ModelFilterForm
 from console.mymodels.models import STATUS_BADGE, STATUS_SEED_LABELS
@@ -42,7 +43,7 @@ def model_list(request):
         request,
         "mymodels/model_list.html",
         {
-            "page": paginate(request, rows),
+            "page": paginate_deferred(request, rows),
             "query": query_without_page(request),
             "filter_form": form,
             "filtered": any(form.filters().values()) if form.is_bound else False,
@@ -67,3 +68,10 @@ def base_version_info(request):
         "mymodels/_base_version_info.html",
         {"form": form, "chosen": form.base_version_choice, "standalone": True, "oob": True},
     )
+
+
+@require_GET
+@project_view(Role.VIEWER)
+def weight_config(request):
+    """修改权重配置: for each family the 约束限制 note lists, what to change before custom weights run."""
+    return render(request, "mymodels/weight_config.html", {"families": selectors.weight_config_series()})

@@ -14,6 +14,7 @@ from django.db.models import Prefetch, Q
 from django.http import Http404
 from django.utils import timezone
 
+from console.accounts.models import Membership
 from console.accounts.selectors import is_site_admin
 from console.nodepools.models import Node, Pool
 from console.nodepools.services import default_pool
@@ -48,7 +49,11 @@ def _in_project_of(queryset, *, user, project):
         return queryset
     if user is None or not user.is_authenticated:
         return queryset.none()
-    return queryset.filter(project__memberships__user=user)
+    # Asked once, not joined: a join to the memberships made every COUNT and page of a big list
+    # walk a nested loop row by row instead of one index-only scan (issue 15).
+    if not Membership.objects.filter(project=project, user=user).exists():
+        return queryset.none()
+    return queryset
 
 
 # --- catalog -----------------------------------------------------------------------
@@ -142,7 +147,25 @@ def job_get(*, user, project, job_id) -> TrainingJob:
 
 
 def job_tasks(job: TrainingJob) -> list[TrainingTask]:
+    """The job's tasks by index; from the prefetch of ``job_list`` when there is one (no query per job)."""
+    cached = getattr(job, "_prefetched_objects_cache", {}).get("tasks")
+    if cached is not None:
+        return sorted(cached, key=lambda task: task.index)
     return list(job.tasks.order_by("index"))
+
+
+NODE_COUNT_EVENTS = "node_count_events"
+
+
+def with_node_count_events(jobs):
+    """``jobs`` with the events ``node_count_metrics`` reads, prefetched in one query for all of them."""
+    return jobs.prefetch_related(
+        Prefetch(
+            "events",
+            queryset=JobEvent.objects.filter(running_nodes__isnull=False).order_by("at", "id"),
+            to_attr=NODE_COUNT_EVENTS,
+        )
+    )
 
 
 def task_get(*, job: TrainingJob, task_name: str) -> TrainingTask:
@@ -171,12 +194,16 @@ def job_events(job: TrainingJob):
 
 def node_count_metrics(job: TrainingJob) -> list[list[int]] | None:
     """The seed's [[timestamp ms, running nodes], …]; null before anything happened (as at creation)."""
-    points = [
-        [int(at.timestamp() * 1000), n]
-        for at, n in JobEvent.objects.filter(job=job, running_nodes__isnull=False)
-        .order_by("at", "id")
-        .values_list("at", "running_nodes")
-    ]
+    prefetched = getattr(job, NODE_COUNT_EVENTS, None)
+    if prefetched is not None:
+        pairs = [(event.at, event.running_nodes) for event in prefetched]
+    else:
+        pairs = (
+            JobEvent.objects.filter(job=job, running_nodes__isnull=False)
+            .order_by("at", "id")
+            .values_list("at", "running_nodes")
+        )
+    points = [[int(at.timestamp() * 1000), n] for at, n in pairs]
     if job.phase == Phase.CREATING and len(points) <= 1:
         return None
     if job.phase == Phase.RUNNING and points:
