@@ -17,8 +17,10 @@ django.setup()
 
 from a2wsgi import WSGIMiddleware  # noqa: E402
 
+from console.frontdoor.calls import CallRoute  # noqa: E402
 from console.frontdoor.router import FrontDoor, Route  # noqa: E402
 from console.notebooks.gateway import open_upstream  # noqa: E402
+from console.services import gateway as services_gateway  # noqa: E402
 from console.wsgi import application as django_wsgi  # noqa: E402
 
 ROUTES = [
@@ -26,6 +28,12 @@ ROUTES = [
     Route(
         re.compile(r"^/nb/(?P<notebook_id>[0-9a-fA-F-]{1,64})/"),
         lambda *, user, notebook_id: open_upstream(user=user, notebook_id=notebook_id),
+    ),
+    # Calls to an inference service: an IAM token or the service's API key (console.services.gateway).
+    CallRoute(
+        re.compile(r"^/v1/infers/(?P<service_id>[0-9a-fA-F-]{1,64})/(?P<rest>.*)$"),
+        services_gateway.ready_instances,
+        services_gateway.record_call,
     ),
 ]
 

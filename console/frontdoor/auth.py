@@ -34,3 +34,16 @@ def user_for_session(session_key: str | None):
         return user if user.is_authenticated and user.is_active else None
     finally:
         close_old_connections()
+
+
+def closing_connections(fn):
+    """``fn`` for a worker thread outside any Django request: its database connection goes back
+    to the pool when it returns (no request_finished signal will close it there)."""
+
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return call

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 
+from console.frontdoor.auth import closing_connections
 from console.frontdoor.forward import forward_http
 
 logger = logging.getLogger("console.frontdoor")
@@ -108,7 +109,7 @@ async def handle_call(scope, receive, send, route: CallRoute, groups: dict, bala
     token, api_key = _credentials(scope)
     service_id, rest = groups["service_id"], "/" + groups.get("rest", "")
     try:
-        instances = await sync_to_async(route.ready_instances, thread_sensitive=False)(
+        instances = await sync_to_async(closing_connections(route.ready_instances), thread_sensitive=False)(
             service_id=service_id, x_auth_token=token, api_key=api_key
         )
     except Exception as refusal:
@@ -154,8 +155,8 @@ async def handle_call(scope, receive, send, route: CallRoute, groups: dict, bala
     finally:
         balancer.done(instance)
         try:
-            await sync_to_async(route.record_call, thread_sensitive=False)(
-                service_id=service_id, instance_id=instance.instance_id, ok=status < 400, api_key=api_key
+            await sync_to_async(closing_connections(route.record_call), thread_sensitive=False)(
+                service_id=service_id, instance_id=instance.instance_id, ok=status < 400, api_key_id=None, tokens=None
             )
         except Exception:
             logger.exception("could not record a call of service %s", service_id)

@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.shortcuts import resolve_url
 
-from console.frontdoor.auth import cookies_of, user_for_session
+from console.frontdoor.auth import closing_connections, cookies_of, user_for_session
 from console.frontdoor.calls import Balancer, CallRoute, handle_call
 from console.frontdoor.forward import forward_http, forward_websocket, send_page
 
@@ -106,7 +106,9 @@ class FrontDoor:
                 send, 302, "Sign in", "Sign in to open this page.", headers=[(b"location", location.encode())]
             )
         try:
-            upstream = await sync_to_async(route.resolve, thread_sensitive=False)(user=user, **groups)
+            upstream = await sync_to_async(closing_connections(route.resolve), thread_sensitive=False)(
+                user=user, **groups
+            )
         except Exception as refusal:
             status = getattr(refusal, "status", None)
             if status is None:
