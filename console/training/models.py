@@ -130,7 +130,21 @@ class Engine(models.Model):
             "tags": self.tags,
             "v1_compatible": self.v1_compatible,
             "run_user": self.run_user,
+            # What the engine is: an interpreter and its environment (ModelArts' image_info).
+            "python_path": self.interpreter_path,
+            "python_version": self.python_version,
+            "framework_version": self.framework_version,
         }
+
+    @property
+    def interpreter_path(self) -> str:
+        """The registered interpreter, or where the nodes found it (prefetched by the selectors)."""
+        if self.python_path:
+            return self.python_path
+        if self.pk is None:
+            return ""
+        paths = sorted({entry.python_path for entry in self.node_engines.all() if entry.python_path})
+        return paths[0] if paths else ""
 
 
 class NodeEngine(models.Model):
@@ -171,6 +185,7 @@ class Algorithm(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["project", "name"], name="algorithm_name_unique_in_project")]
+        indexes = [models.Index(fields=["project", "-created_at", "-id"], name="algorithm_project_list")]
 
     def __str__(self):
         return self.name
@@ -224,7 +239,22 @@ class TrainingJob(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["project", "-created_at"], name="trainingjob_project_created")]
+        indexes = [
+            models.Index(fields=["project", "-created_at"], name="trainingjob_project_created"),
+            # The list's order over the rows it shows: its COUNT and the ids of a page (however deep)
+            # come from this index alone, never from the ~2 KB rows (issue 15).
+            models.Index(
+                fields=["project", "-created_at", "-id"],
+                name="trainingjob_live_list",
+                condition=models.Q(deleted_at__isnull=True),
+            ),
+            # The same for the phase filter (its count and its pages).
+            models.Index(
+                fields=["project", "phase", "-created_at", "-id"],
+                name="trainingjob_live_phase",
+                condition=models.Q(deleted_at__isnull=True),
+            ),
+        ]
 
     def __str__(self):
         return self.name
@@ -329,6 +359,51 @@ class TaskMetricSample(models.Model):
         indexes = [models.Index(fields=["task", "at"], name="taskmetric_task_at")]
 
 
+class TaskScalar(models.Model):
+    """One scalar the training script logged (TensorBoard event file or a ``MA_METRIC`` stdout line).
+
+    Written only by the task's runner (batched, capped per job: TRAINING_SCALAR_CAP points,
+    TRAINING_SCALAR_NAME_CAP names); read through console.training.metrics.
+    """
+
+    task = models.ForeignKey(TrainingTask, on_delete=models.CASCADE, related_name="scalars")
+    name = models.CharField(max_length=200)
+    step = models.BigIntegerField()
+    wall_time = models.DateTimeField()
+    value = models.FloatField()
+
+    class Meta:
+        ordering = ["task_id", "name", "step", "id"]
+        indexes = [models.Index(fields=["task", "name", "step"], name="taskscalar_task_name_step")]
+
+    def __str__(self):
+        return f"{self.task_id}/{self.name}@{self.step}={self.value}"
+
+
+class TaskScalarSeries(models.Model):
+    """One logged metric of a task, summed up as its points arrive (written with them by the runner).
+
+    Lets lists, dashboards and comparisons read "last / min / max" of many jobs in one query
+    instead of aggregating every point; also what bounds the number of names per job.
+    """
+
+    task = models.ForeignKey(TrainingTask, on_delete=models.CASCADE, related_name="scalar_series")
+    name = models.CharField(max_length=200)
+    points = models.PositiveIntegerField(default=0)
+    last_step = models.BigIntegerField()
+    last_value = models.FloatField()
+    last_wall_time = models.DateTimeField()
+    min_value = models.FloatField()
+    max_value = models.FloatField()
+
+    class Meta:
+        ordering = ["task_id", "name"]
+        constraints = [models.UniqueConstraint(fields=["task", "name"], name="one_scalar_series_per_name")]
+
+    def __str__(self):
+        return f"{self.task_id}/{self.name}"
+
+
 class EventKind(models.TextChoices):
     # Contexts: as column headers these words mean "creation time" / "end time" in Chinese.
     CREATED = "created", pgettext_lazy("timeline event", "Created")
@@ -357,3 +432,27 @@ class JobEvent(models.Model):
     class Meta:
         ordering = ["job_id", "at", "id"]
         indexes = [models.Index(fields=["job", "at"], name="jobevent_job_at")]
+
+
+class JobOutputVersion(models.Model):
+    """Lineage: a model version registered from one of a job's output folders ("produced by job X").
+
+    The link lives here, not on ModelVersion: versions sits below training and must not know it.
+    The version page reads it through the panel hook training registers (console.versions.panels).
+    """
+
+    # SET_NULL: a deleted job still leaves the version saying which job (by name) produced it.
+    job = models.ForeignKey(TrainingJob, null=True, on_delete=models.SET_NULL, related_name="produced_versions")
+    job_name = models.CharField(max_length=64)
+    job_uuid = models.UUIDField()
+    version = models.OneToOneField("versions.ModelVersion", on_delete=models.CASCADE, related_name="produced_by")
+    output_name = models.CharField(max_length=64)
+    weights_path = models.CharField(max_length=1100)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.job_name} → {self.version_id}"

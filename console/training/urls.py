@@ -1,6 +1,6 @@
 from django.urls import path
 
-from console.training import admin_views, views
+from console.training import admin_views, lineage_views, views
 
 app_name = "training"
 
@@ -15,7 +15,11 @@ urlpatterns = [
         views.job_algorithm_fields,
         name="job_algorithm_fields",
     ),
+    path("projects/<str:project_id>/training/jobs/compare/", lineage_views.job_compare, name="job_compare"),
+    path("training/notices/", lineage_views.job_notices, name="job_notices"),
     path(JOB, views.job_detail, name="job_detail"),
+    path(JOB + "rerun/", lineage_views.job_rerun, name="job_rerun"),
+    path(JOB + "register-version/", lineage_views.job_register_version, name="job_register_version"),
     path(JOB + "row/", views.job_row, name="job_row"),
     path(JOB + "status/", views.job_status, name="job_status"),
     path(JOB + "stop/", views.job_stop, name="job_stop"),
@@ -25,6 +29,8 @@ urlpatterns = [
     path(JOB + "tasks/<str:task_name>/log/", views.task_log, name="task_log"),
     path(JOB + "tasks/<str:task_name>/log/download/", views.task_log_download, name="task_log_download"),
     path(JOB + "tasks/<str:task_name>/metrics/", views.task_metrics, name="task_metrics"),
+    path(JOB + "scalars/", views.job_scalars, name="job_scalars"),
+    path(JOB + "scalars/download/", views.job_scalars_download, name="job_scalars_download"),
     path("projects/<str:project_id>/training/algorithms/", views.algorithm_list, name="algorithm_list"),
     path("projects/<str:project_id>/training/algorithms/create/", views.algorithm_create_view, name="algorithm_create"),
     path(ALGORITHM, views.algorithm_detail, name="algorithm_detail"),
@@ -36,6 +42,7 @@ urlpatterns = [
     path("admin/training/flavors/<int:pk>/delete/", admin_views.flavor_delete_view, name="flavor_delete"),
     path("admin/training/engines/", admin_views.engine_list, name="engine_list"),
     path("admin/training/engines/<int:pk>/toggle/", admin_views.engine_toggle, name="engine_toggle"),
+    path("admin/training/engines/<int:pk>/tags/", admin_views.engine_tags, name="engine_tags"),
     path("admin/training/engines/<int:pk>/delete/", admin_views.engine_delete_view, name="engine_delete"),
     path("admin/training/nodes/", admin_views.node_list, name="node_list"),
 ]

@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
@@ -17,11 +16,12 @@ from django_htmx.http import HttpResponseStopPolling
 from console.accounts.models import Role
 from console.accounts.permissions import can, project_view
 from console.core.confirm import typed_delete_errors
-from console.core.htmx import paginate, query_without_page, redirect_after_post, render_page
+from console.core.htmx import query_without_page, redirect_after_post, render_page
+from console.core.paging import paginate_deferred
 from console.storage import gate
 from console.storage.backends import StorageError
 from console.storage.paths import ObsPath, PathError, folder_key
-from console.training import charts, params, selectors
+from console.training import charts, job_metrics, metrics, params, selectors
 from console.training.forms import (
     AlgorithmForm,
     IOFormSet,
@@ -54,7 +54,12 @@ def job_list(request):
     phase = request.GET.get("phase", "")
     search = request.GET.get("q", "").strip()
     jobs = selectors.job_list(user=request.user, project=request.project, phase=phase, search=search)
-    page = paginate(request, jobs, per_page=20)
+    # Chosen metric columns (?metric=loss,accuracy) and sorting by one of them (?sort=loss:best).
+    metric_columns = job_metrics.columns_from(request)
+    metric_sort = job_metrics.sort_from(request, metric_columns)
+    if metric_sort is not None:
+        jobs = job_metrics.sort_jobs(jobs, metric_sort)
+    page = paginate_deferred(request, jobs, per_page=20)
     context = {
         "page": page,
         "query": query_without_page(request),
@@ -62,6 +67,10 @@ def job_list(request):
         "search": search,
         "phase_choices": Phase.choices,
         "can_write": can(request, Role.MEMBER),
+        "metric_offered": job_metrics.attach(page.object_list, metric_columns),
+        "metric_columns": metric_columns,
+        "metric_headers": job_metrics.headers(request, metric_columns, metric_sort),
+        "metric_query": job_metrics.row_query(metric_columns),
     }
     return render_page(request, "training/job_list.html", context, fragment="job-table")
 
@@ -71,7 +80,10 @@ def job_list(request):
 def job_row(request, job_id):
     """One row of the list; polled while the job is not terminal, then 286 stops the polling."""
     job = selectors.job_get(user=request.user, project=request.project, job_id=job_id)
-    context = {"job": job, "can_write": can(request, Role.MEMBER)}
+    metric_columns = job_metrics.columns_from(request)
+    job_metrics.attach([job], metric_columns)
+    context = {"job": job, "can_write": can(request, Role.MEMBER), "metric_columns": metric_columns,
+               "metric_query": job_metrics.row_query(metric_columns)}  # fmt: skip
     response = render(request, "training/job_list.html#job-row", context)
     if job.is_terminal:
         response.status_code = HttpResponseStopPolling.status_code
@@ -92,7 +104,7 @@ def _flavor_labels(request, pool=None, node_count=1):
             )
         else:
             note = _("no online node can run it")
-        memory = _("%(gb)s GB") % {"gb": flavor.memory_gb}
+        memory = _("%(gb)s GiB") % {"gb": flavor.memory_gb}
         labels.append(
             (
                 flavor.flavor_id,
@@ -277,27 +289,31 @@ def task_log_download(request, job_id, task_name):
 @project_view(Role.VIEWER)
 @require_GET
 def task_metrics(request, job_id, task_name):
-    """SVG charts of one task (CPU, memory, GPU when present); polled while the task runs."""
+    """Charts of one task (CPU, memory, GPU when present), drawn by charts.js; polled while the task runs."""
     job = selectors.job_get(user=request.user, project=request.project, job_id=job_id)
     task = selectors.task_get(job=job, task_name=task_name)
     rows = selectors.task_metric_samples(task, limit=400)
-    start = rows[0]["at"] if rows else timezone.now()
 
     def series(field, scale=1.0):
-        return [((row["at"] - start).total_seconds(), row[field] * scale if row[field] >= 0 else -1) for row in rows]
+        return [(row["at"].timestamp(), row[field] * scale if row[field] >= 0 else -1) for row in rows]
 
     memory_gb = job.flavor_spec.get("memory_gb") or 0
     chart_list = [
         charts.line_chart(title=_("CPU usage (of %(n)s vCPU)") % {"n": job.flavor_spec.get("cpu_cores")}, points=series("cpu_usage"),
                           unit="%", y_max=100, chart_id=f"cpu-{task.name}"),
-        charts.line_chart(title=_("Memory"), points=series("mem_bytes", 1 / 1024**2), unit="MB",
+        charts.line_chart(title=_("Memory"), points=series("mem_bytes", 1 / 1024**2), unit="MiB",
                           limit=memory_gb * 1024 if memory_gb else None, limit_label=_("flavor limit"),
                           color="#1b8a4b", chart_id=f"mem-{task.name}"),
     ]  # fmt: skip
     if any(row["gpu_util"] >= 0 for row in rows):
         chart_list.append(
             charts.line_chart(
-                title=_("GPU utilisation"), points=series("gpu_util"), unit="%", y_max=100, color="#b86e00"
+                title=_("GPU utilisation"),
+                points=series("gpu_util"),
+                unit="%",
+                y_max=100,
+                color="#b86e00",
+                chart_id=f"gpu-{task.name}",
             )
         )
     response = render(
@@ -307,6 +323,57 @@ def task_metrics(request, job_id, task_name):
     )
     if task.status in TERMINAL_TASK_STATUSES and job.is_terminal:
         response.status_code = HttpResponseStopPolling.status_code
+    return response
+
+
+def _scalar_request(request):
+    x = request.GET.get("x", metrics.X_STEP)
+    if x not in (metrics.X_STEP, metrics.X_TIME):
+        x = metrics.X_STEP
+    try:
+        max_points = int(request.GET.get("max_points", metrics.DEFAULT_MAX_POINTS))
+    except ValueError:
+        max_points = metrics.DEFAULT_MAX_POINTS
+    return x, max_points
+
+
+@project_view(Role.VIEWER)
+@require_GET
+def job_scalars(request, job_id):
+    """Every logged metric of the job (downsampled per task), for the charts; polled while it runs."""
+    job = selectors.job_get(user=request.user, project=request.project, job_id=job_id)
+    x, max_points = _scalar_request(request)
+    names = metrics.scalar_names(job)
+    wanted = request.GET.get("name")
+    shown = [n for n in names if n == wanted] if wanted else names
+    return JsonResponse(
+        {
+            "names": shown,
+            "x": x,
+            "live": not job.is_terminal,
+            "usage": metrics.scalar_usage(job),
+            "download": reverse(
+                "training:job_scalars_download", kwargs={"project_id": request.project.project_id, "job_id": job.uuid}
+            ),
+            "curves": {name: metrics.scalar_series(job, name, x=x, max_points=max_points) for name in shown},
+        }
+    )
+
+
+@project_view(Role.VIEWER)
+@require_GET
+def job_scalars_download(request, job_id):
+    """Every stored point of one metric (``name``) or of all, as CSV or JSON (not downsampled)."""
+    job = selectors.job_get(user=request.user, project=request.project, job_id=job_id)
+    name = request.GET.get("name") or None
+    fmt = "json" if request.GET.get("format") == "json" else "csv"
+    rows = metrics.scalar_points(job, name=name)
+    stem = f"{job.name}-{name or 'metrics'}".replace("/", "_").replace('"', "")[:120]
+    if fmt == "json":
+        response = JsonResponse({"job_id": str(job.uuid), "job_name": job.name, "points": list(rows)})
+    else:
+        response = StreamingHttpResponse(metrics.points_csv(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{stem}.{fmt}"'
     return response
 
 
@@ -391,7 +458,7 @@ def job_output_download(request, job_id):
 def algorithm_list(request):
     search = request.GET.get("q", "").strip()
     algorithms = selectors.algorithm_list(user=request.user, project=request.project, search=search)
-    context = {"page": paginate(request, algorithms), "query": query_without_page(request), "search": search,
+    context = {"page": paginate_deferred(request, algorithms), "query": query_without_page(request), "search": search,
                "can_write": can(request, Role.MEMBER)}  # fmt: skip
     return render_page(request, "training/algorithm_list.html", context, fragment="algorithm-table")
 

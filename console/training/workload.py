@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count, Prefetch, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -44,13 +45,16 @@ from console.storage import gate
 from console.storage.backends import StorageError
 from console.storage.paths import ObsPath, PathError, folder_key
 from console.training import params
-from console.training.engines import EngineProbeError, identity_for, probe_interpreter
+from console.training.engines import EngineProbeError, current_os_user, identity_for, probe_interpreter
+from console.training.metrics import scalar_cap, scalar_name_cap
 from console.training.models import (
     EventKind,
     JobEvent,
     NodeEngine,
     TaskLogChunk,
     TaskMetricSample,
+    TaskScalar,
+    TaskScalarSeries,
     TrainingJob,
     TrainingTask,
 )
@@ -69,6 +73,10 @@ from console.training.services.reconcile import reconcile_jobs
 KIND = WORKLOAD_KIND
 logger = logging.getLogger("console.training.workload")
 RENDEZVOUS_TIMEOUT = 120
+# A script logs a scalar with one stdout line: MA_METRIC {"step": 10, "loss": 0.52, "accuracy": 0.81}
+# (see examples/README.md); TensorBoard event files go under $MA_TENSORBOARD_DIR, an output folder or ./runs.
+METRIC_PREFIX = "MA_METRIC "
+TENSORBOARD_DIR = "tb"
 
 
 class TrainingTaskRun(WorkloadRun):
@@ -118,6 +126,46 @@ class TrainingTaskRun(WorkloadRun):
 
     def store_samples(self, samples: list[dict]) -> None:
         TaskMetricSample.objects.bulk_create(TaskMetricSample(task_id=self.task.pk, **sample) for sample in samples)
+
+    @transaction.atomic
+    def store_scalars(self, points: list[dict]) -> None:
+        TaskScalar.objects.bulk_create(TaskScalar(task_id=self.task.pk, **point) for point in points)
+        by_name: dict[str, list[dict]] = {}
+        for point in points:
+            by_name.setdefault(point["name"], []).append(point)
+        existing = {s.name: s for s in TaskScalarSeries.objects.filter(task_id=self.task.pk, name__in=list(by_name))}
+        changed = []
+        for name, items in by_name.items():
+            series = existing.get(name)
+            last = max(items, key=lambda p: p["step"])  # in arrival order on a tie: the later one
+            values = [p["value"] for p in items]
+            if series is None:
+                series = TaskScalarSeries(
+                    task_id=self.task.pk,
+                    name=name,
+                    points=0,
+                    last_step=last["step"],
+                    last_value=last["value"],
+                    last_wall_time=last["wall_time"],
+                    min_value=min(values),
+                    max_value=max(values),
+                )
+            elif last["step"] >= series.last_step:
+                series.last_step, series.last_value, series.last_wall_time = (
+                    last["step"],
+                    last["value"],
+                    last["wall_time"],
+                )
+            series.points += len(items)
+            series.min_value = min(series.min_value, *values)
+            series.max_value = max(series.max_value, *values)
+            changed.append(series)
+        TaskScalarSeries.objects.bulk_create(
+            changed,
+            update_conflicts=True,
+            unique_fields=["task", "name"],
+            update_fields=["points", "last_step", "last_value", "last_wall_time", "min_value", "max_value"],
+        )
 
     def event(self, kind: str, message: str) -> None:
         JobEvent.objects.create(job_id=self.job.pk, at=timezone.now(), kind=kind, message=message, task_name=self.name)
@@ -266,6 +314,9 @@ class TrainingTaskRun(WorkloadRun):
         }
         if master_addr.startswith("127."):
             env["GLOO_SOCKET_IFNAME"] = "lo"
+        tensorboard_dir = code_dir.parent / TENSORBOARD_DIR
+        tensorboard_dir.mkdir(exist_ok=True)
+        env["MA_TENSORBOARD_DIR"] = str(tensorboard_dir)
         names = params.sensitive_names(job.algorithm_spec.get("parameters", []))
         self._start_facts = (Path(job.algorithm_spec["boot_file"]).name, python, master_addr, master_port)
         return LaunchSpec(
@@ -276,6 +327,12 @@ class TrainingTaskRun(WorkloadRun):
             memory_limit_bytes=int(job.flavor_spec.get("memory_gb") or 0) * 1024**3,
             secrets=[v.get("value", "") for v in job.parameters if v["name"] in names],
             outputs=[SyncTarget(t.name, t.local_dir, gate.parse_path(t.obs_url).uri) for t in outputs],
+            metric_prefix=METRIC_PREFIX,
+            # SummaryWriter() with no folder writes under ./runs (the code folder is the cwd).
+            scalar_dirs=[tensorboard_dir, code_dir.parent / "logs", code_dir / "runs", *(t.local_dir for t in outputs)],
+            # The job's cap is shared by its tasks (each runner counts its own).
+            scalar_cap=max(1, scalar_cap() // max(1, job.node_count)),
+            scalar_name_cap=scalar_name_cap(),
         )
 
     def start_line(self, *, cores: int) -> str:
@@ -300,8 +357,8 @@ class TrainingTaskRun(WorkloadRun):
     def memory_exceeded_message(self, rss_bytes: int) -> str:
         spec = self.job.flavor_spec
         return (
-            f"Stopped: the training process used {rss_bytes / 1024**3:.2f} GB of memory, more than the "
-            f"{spec.get('memory_gb')} GB of flavor {spec.get('flavor_id')}."
+            f"Stopped: the training process used {rss_bytes / 1024**3:.2f} GiB of memory, more than the "
+            f"{spec.get('memory_gb')} GiB of flavor {spec.get('flavor_id')}."
         )
 
     def export_log(self, log_path: Path) -> str | None:
@@ -443,7 +500,8 @@ class _EngineProbe:
             except EngineProbeError as error:
                 logger.warning("interpreter %s not usable: %s", path, error)
                 continue
-            found.append(identity.as_dict())
+            # Training processes run as this worker's OS user: that is the engine's run_user.
+            found.append({**identity.as_dict(), "run_user": current_os_user()})
         return found
 
     def registered(self, node: Node, facts: list[dict]) -> None:

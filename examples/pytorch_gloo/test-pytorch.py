@@ -21,6 +21,15 @@ def str2bool(text: str) -> bool:
     return str(text).strip().lower() in ("true", "1", "yes")
 
 
+def summary_writer():
+    """A TensorBoard writer under $MA_TENSORBOARD_DIR when tensorboard is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=os.environ.get("MA_TENSORBOARD_DIR") or "runs", flush_secs=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="test pytorch job in cpu in mode gloo")
     parser.add_argument("--dist", default="False", help="use torch.distributed (gloo)")
@@ -58,6 +67,7 @@ def main() -> None:
 
     model = torch.nn.Linear(1, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    writer = summary_writer()
     for epoch in range(1, args.epochs + 1):
         optimizer.zero_grad()
         loss = torch.nn.functional.mse_loss(model(x), y)
@@ -68,7 +78,16 @@ def main() -> None:
                 parameter.grad /= world_size
         optimizer.step()
         print(f"rank {rank}: epoch {epoch} loss {loss.item():.4f}", flush=True)
+        # Both ways the console charts a metric: a MA_METRIC line, and TensorBoard when installed.
+        with torch.no_grad():
+            accuracy = ((model(x) - y).abs() < 0.1).float().mean().item()  # share of points within 0.1
+        print("MA_METRIC " + json.dumps({"step": epoch, "loss": loss.item(), "accuracy": accuracy}), flush=True)
+        if writer is not None:
+            writer.add_scalar("train/loss", loss.item(), epoch)
+            writer.add_scalar("train/accuracy", accuracy, epoch)
         time.sleep(0.1)
+    if writer is not None:
+        writer.close()
 
     if rank == 0 and args.train_url:
         os.makedirs(args.train_url, exist_ok=True)

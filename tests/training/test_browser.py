@@ -95,7 +95,7 @@ def test_a_member_creates_an_algorithm_runs_a_job_and_watches_it_live(
     expect(phase).to_have_attribute("data-phase", "Running", timeout=60_000)
     log = page.locator("#log-worker-0")
     expect(log).to_contain_text("epoch 2/6 loss", timeout=30_000)
-    expect(page.locator("#cpu-worker-0 polyline")).to_have_count(1, timeout=15_000)
+    expect(page.locator("#cpu-worker-0 canvas")).to_have_count(1, timeout=15_000)  # drawn by charts.js (uPlot)
     screenshot("training-job-running")
 
     # Completed: every epoch in the log, the checkpoint in the outputs browser, downloadable.

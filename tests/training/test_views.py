@@ -102,7 +102,7 @@ def test_task_log_endpoint_returns_new_text_after_a_chunk(setup, client_for, mem
     assert client.get(url("task_log", setup["project"], job_id=job.uuid, task_name="worker-9")).status_code == 404
 
 
-def test_task_metrics_fragment_is_an_svg_chart(setup, client_for, member):
+def test_task_metrics_fragment_is_a_chart_spec_for_charts_js(setup, client_for, member):
     job = setup["job"]
     task = job.tasks.get()
     now = timezone.now()
@@ -120,7 +120,8 @@ def test_task_metrics_fragment_is_an_svg_chart(setup, client_for, member):
         .get(url("task_metrics", setup["project"], job_id=job.uuid, task_name="worker-0"), **HX)
         .content.decode()
     )
-    assert body.count("<svg") == 2 and "polyline" in body and "80.0 %" in body and "flavor limit" in body
+    assert body.count("data-chart=") == 2 and 'id="cpu-worker-0"' in body and 'data-has-data="1"' in body
+    assert "80.0 %" in body and "flavor limit" in body
 
 
 def test_viewer_sees_but_cannot_stop_or_create(setup, client_for, project, make_member):
@@ -362,3 +363,30 @@ def test_job_form_offers_only_usable_model_versions_and_puts_refusals_beside_the
     assert any("does not exist" in text for text in form.errors["input__data_url"]), form.errors
     response = client.post(url("job_create", setup["project"]), {**data, "model_version": str(failed.pk)})
     assert "model_version" in response.context["form"].errors
+
+
+def test_the_outputs_panel_refreshes_while_the_job_runs_and_stops_once_it_ended(setup, client_for, member, bucket_root):
+    # Issue 15 §6.3: "Nothing uploaded here yet" stayed after the job completed with uploads, until a reload.
+    client = client_for(member)
+    job = setup["job"]
+    outputs = url("job_outputs", setup["project"], job_id=job.uuid)
+    running = client.get(outputs + "?output=train_url", **HX).content.decode()
+    panel = running.split('id="job-outputs"', 1)[1].split(">", 1)[0]
+    assert "Nothing uploaded here yet." in running
+    assert 'hx-trigger="every 5s"' in panel and "output=train_url" in panel
+    (bucket_root / "outputs" / "job-1").mkdir(parents=True, exist_ok=True)
+    (bucket_root / "outputs" / "job-1" / "model.pt").write_bytes(b"weights")
+    TrainingJob.objects.filter(pk=job.pk).update(phase=Phase.COMPLETED)
+    ended = client.get(outputs + "?output=train_url", **HX).content.decode()
+    assert "model.pt" in ended and "Nothing uploaded here yet." not in ended
+    assert "hx-trigger" not in ended.split('id="job-outputs"', 1)[1].split(">", 1)[0]
+
+
+def test_the_output_name_placeholder_is_train_url(setup, client_for, member):
+    # Issue 15 §6.7: the output row suggested "data_url", the name of an input.
+    import re
+
+    body = client_for(member).get(url("algorithm_create", setup["project"])).content.decode()
+    output = re.search(r'<input[^>]*name="outputs-__prefix__-name"[^>]*>', body).group(0)
+    inputs = re.search(r'<input[^>]*name="inputs-__prefix__-name"[^>]*>', body).group(0)
+    assert 'placeholder="train_url"' in output and 'placeholder="data_url"' in inputs

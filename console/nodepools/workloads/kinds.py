@@ -88,6 +88,12 @@ class LaunchSpec:
     memory_limit_bytes: int = 0  # 0: not watched
     secrets: list[str] = field(default_factory=list)  # masked in the log
     outputs: list[SyncTarget] = field(default_factory=list)
+    # Logged scalars (scalars.ScalarReader): stdout lines starting with this prefix, event files
+    # under these folders; at most scalar_cap points and scalar_name_cap names (0: none read).
+    metric_prefix: str = ""
+    scalar_dirs: list[Path] = field(default_factory=list)
+    scalar_cap: int = 0
+    scalar_name_cap: int = 0
 
 
 @dataclass
@@ -140,6 +146,10 @@ class WorkloadRun:
 
     def store_samples(self, samples: list[dict]) -> None:
         """Samples: {"at", "cpu_usage", "mem_usage", "mem_bytes"} (-1 = no data)."""
+        raise NotImplementedError
+
+    def store_scalars(self, points: list[dict]) -> None:
+        """Logged scalars: {"name", "step", "wall_time", "value"} (finite, within the caps), all or none."""
         raise NotImplementedError
 
     def event(self, kind: str, message: str) -> None:

@@ -73,8 +73,11 @@ class LogBuffer:
             lines = [line.rstrip("\n") for line in self.recent]
         return ("\nLast log lines:\n" + "\n".join(lines)) if lines else ""
 
-    def read_stream(self, stream, *, max_line_bytes: int = 64 * 1024) -> None:
-        """Read a process's output to its end, line by line (a line longer than the limit is split)."""
+    def read_stream(self, stream, *, max_line_bytes: int = 64 * 1024, on_line=None) -> None:
+        """Read a process's output to its end, line by line (a line longer than the limit is split).
+
+        ``on_line``: also given each line as printed (the scalar reader looks for metric lines).
+        """
         while True:
             raw = stream.readline(max_line_bytes)
             if not raw:
@@ -82,6 +85,8 @@ class LogBuffer:
             line = raw.decode("utf-8", "replace")
             if not line.endswith("\n"):
                 line += "\n"
+            if on_line is not None:
+                on_line(line)
             self.add_line(line)
 
     def close(self) -> None:

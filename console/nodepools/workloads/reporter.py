@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from django.db import close_old_connections, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
 
 logger = logging.getLogger("console.nodepools.workloads.reporter")
@@ -42,6 +42,8 @@ class Reporter:
         self.heartbeat_seconds = heartbeat_seconds
         self.sample_seconds = sample_seconds
         self.heartbeating = False  # from mark_running/claim on: a runner heartbeats while it holds its row
+        self.scalars = None  # a scalars.ScalarReader once the process starts: flushed with the log
+        self._scalar_failures = 0
         self.seq = 0
         self._unsent: tuple | None = None
         self._samples: list[dict] = []
@@ -91,6 +93,7 @@ class Reporter:
                     if now >= next_flush or finishing:
                         next_flush = now + self.flush_seconds
                         self._flush_log()
+                        self._flush_scalars()
                     if self.heartbeating and not finishing:
                         if now >= next_beat:
                             next_beat = now + self.heartbeat_seconds
@@ -108,6 +111,7 @@ class Reporter:
                 if finishing and self._work.empty():
                     self._flush_log()
                     self._flush_samples()
+                    self._flush_scalars()
                     return
         finally:
             connection.close()
@@ -138,9 +142,10 @@ class Reporter:
                 future.set_exception(error)
 
     def flush(self) -> None:
-        """Store the pending log lines and samples now (on the reporter's thread: use ``call``)."""
+        """Store the pending log lines, samples and scalars now (on the reporter's thread: use ``call``)."""
         self._flush_log()
         self._flush_samples()
+        self._flush_scalars()
 
     def _flush_log(self) -> None:
         # A chunk whose write failed is kept and written first next time: no gap, no loss.
@@ -159,6 +164,30 @@ class Reporter:
             return
         self.run.store_samples(self._samples)  # on failure they stay for the next turn
         self._samples = []
+
+    def _flush_scalars(self) -> None:
+        if self.scalars is None:
+            return
+        points, problems = self.scalars.drain()
+        for message in problems:
+            self.run.event("problem", message)
+        if not points:
+            return
+        try:
+            self.run.store_scalars(points)
+            self._scalar_failures = 0
+        except (OperationalError, InterfaceError):
+            self.scalars.requeue(points)  # the database is away: written first once it is back
+            raise
+        except Exception:
+            # A batch the database refuses (a value out of range…) is tried a few times, then
+            # dropped rather than holding up the heartbeats that follow this write on the same thread.
+            self._scalar_failures += 1
+            logger.exception("storing %s logged scalars failed (%s)", len(points), self._scalar_failures)
+            if self._scalar_failures < 5:
+                self.scalars.requeue(points)
+            else:
+                self._scalar_failures = 0
 
 
 def no_data_sample() -> dict:

@@ -24,6 +24,7 @@ from console.nodepools.workloads.logbuffer import LogBuffer
 from console.nodepools.workloads.process import ProcessGroup, cores_for, exit_code, signal_name
 from console.nodepools.workloads.registry import kind_for
 from console.nodepools.workloads.reporter import Reporter, no_data_sample
+from console.nodepools.workloads.scalars import ScalarReader
 from console.nodepools.workloads.sync import OutputSync
 from console.nodepools.workloads.workspace import Workspace
 
@@ -102,9 +103,30 @@ class Runner:
         self.group.start(spec.argv, env=env, cwd=spec.cwd)
         self.reporter.call(run.mark_running, process_pid=self.group.pid)
         self.sync = OutputSync(targets=spec.outputs, storage_for=run.storage_for)
+        scalars = ScalarReader(
+            prefix=spec.metric_prefix,
+            dirs=spec.scalar_dirs,
+            cap=spec.scalar_cap,
+            name_cap=spec.scalar_name_cap,
+            who=run.name,
+        )
+        self.reporter.scalars = scalars
+        scalars_done = threading.Event()
         threads = [
             threading.Thread(target=self._sync_loop, name="output-sync", daemon=True),
-            threading.Thread(target=self.log.read_stream, args=(self.group.stdout,), name="reader", daemon=True),
+            threading.Thread(
+                target=self.log.read_stream,
+                args=(self.group.stdout,),
+                kwargs={"on_line": scalars.feed_line},
+                name="reader",
+                daemon=True,
+            ),
+            threading.Thread(
+                target=scalars.run_periodically,
+                kwargs={"period": settings.TRAINING_SCALAR_POLL_SECONDS, "done": scalars_done},
+                name="scalars",
+                daemon=True,
+            ),
         ]
         for thread in threads:
             thread.start()
@@ -113,6 +135,7 @@ class Runner:
         # output pipe would keep the reader waiting. What is already in the pipe is still read.
         self.group.signal(signal.SIGKILL)
         threads[1].join(timeout=30)
+        self._last_scalars(scalars, scalars_done, threads[2])
         if self.memory_exceeded:
             return Outcome(FAILED, self.memory_exceeded, exit_code=exit_code(returncode))
         if self.stop_reason:
@@ -121,6 +144,17 @@ class Runner:
         if status != SUCCEEDED:
             message += self.log.last_lines()
         return Outcome(status, message, exit_code=exit_code(returncode))
+
+    def _last_scalars(self, scalars: ScalarReader, done: threading.Event, poller: threading.Thread) -> None:
+        """The events written as the process ended (a writer's close flushes), then the problem totals."""
+        done.set()
+        poller.join(timeout=30)
+        try:
+            scalars.poll_files(final=True)
+        except Exception:
+            logger.exception("reading event files failed")
+        for line in scalars.totals():
+            self.reporter.post(self.run_.event, "problem", line)
 
     # --- what the parts call back --------------------------------------------------------
 
