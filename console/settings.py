@@ -95,7 +95,10 @@ INSTALLED_APPS = [
     "console.mymodels",
     "console.versions",
     "console.training",
+    "console.notebooks",
+    "console.services",
     "console.api",
+    "console.dashboard",
 ]
 
 MIDDLEWARE = [
@@ -138,6 +141,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "console.accounts.context_processors.console_nav",
+                # The owner's jobs that ended since they last looked (lazy: one query, only on full pages).
+                "console.training.notices.job_notices",
             ],
         },
     },
@@ -307,15 +312,26 @@ SWEEP_INTERVAL_SECONDS = envfloat("SWEEP_INTERVAL_SECONDS", "10")
 BEAT_HEARTBEAT_SECONDS = envfloat("BEAT_HEARTBEAT_SECONDS", "5")
 # The health page calls beat down when its last tick is older than this.
 BEAT_DOWN_AFTER_SECONDS = envfloat("BEAT_DOWN_AFTER_SECONDS", "30")
+# Workers are pinged and inspected in the background (console.core.tasks.observe_workers, by beat)
+# every WORKERS_OBSERVE_SECONDS, each broadcast waiting at most WORKERS_INSPECT_TIMEOUT (≤ 1 s); the
+# health page shows the last answer and calls it stale after WORKERS_STALE_SECONDS.
+WORKERS_OBSERVE_SECONDS = envfloat("WORKERS_OBSERVE_SECONDS", "10")
+WORKERS_INSPECT_TIMEOUT = envfloat("WORKERS_INSPECT_TIMEOUT", "1")
+WORKERS_STALE_SECONDS = envfloat("WORKERS_STALE_SECONDS", "30")
+# The dashboard's storage use of each project, summed by beat (walking buckets is never done on a page load).
+DASHBOARD_STORAGE_USE_SECONDS = envfloat("DASHBOARD_STORAGE_USE_SECONDS", "300")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"client_errors_one_line": {"()": "console.core.log_filters.ClientErrorsOneLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
         "axes": {"level": "WARNING"},
+        # A 403/404 is logged as one line, not with the traceback of the exception that refused it.
+        "django.request": {"filters": ["client_errors_one_line"]},
         # Beat sends the poller and the sweep every few seconds: one line per task
         # received and succeeded would drown everything else. Failures still show.
         "celery.app.trace": {"level": env("CELERY_TASK_LOG_LEVEL", "WARNING")},
@@ -340,6 +356,11 @@ TRAINING_LAUNCH_TIMEOUT_SECONDS = envfloat("TRAINING_LAUNCH_TIMEOUT_SECONDS", "6
 # Log lines are written to the database at most this long after the script printed them.
 TRAINING_LOG_FLUSH_SECONDS = envfloat("TRAINING_LOG_FLUSH_SECONDS", "0.25")
 TRAINING_LOG_CAP_BYTES = envint("TRAINING_LOG_CAP_BYTES", str(10 * 1024 * 1024))
+# Scalars a script logs (event files, MA_METRIC lines): points and names kept per job, and how
+# often the runner looks for new TensorBoard events.
+TRAINING_SCALAR_CAP = envint("TRAINING_SCALAR_CAP", "200000")
+TRAINING_SCALAR_NAME_CAP = envint("TRAINING_SCALAR_NAME_CAP", "50")
+TRAINING_SCALAR_POLL_SECONDS = envfloat("TRAINING_SCALAR_POLL_SECONDS", "1")
 TRAINING_METRIC_INTERVAL_SECONDS = envfloat("TRAINING_METRIC_INTERVAL_SECONDS", "2")
 # Outputs are uploaded this often while the job runs (seed: upload_periodically, period 30).
 TRAINING_OUTPUT_UPLOAD_PERIOD = envint("TRAINING_OUTPUT_UPLOAD_PERIOD", "30")
@@ -350,6 +371,68 @@ TRAINING_CREATING_GRACE_SECONDS = envfloat("TRAINING_CREATING_GRACE_SECONDS", "3
 NODE_HEARTBEAT_SECONDS = envfloat("NODE_HEARTBEAT_SECONDS", "2")
 NODE_TIMEOUT_SECONDS = envfloat("NODE_TIMEOUT_SECONDS", "15")
 # --- end training -----------------------------------------------------------
+
+# --- notebooks (console.notebooks) -------------------------------------------
+# Flavors a notebook can take (ModelArts names); a notebook holds this share of its node.
+NOTEBOOK_FLAVORS = [
+    {"flavor_id": "modelarts.vm.cpu.1u", "name": "CPU 1 vCPU | 4 GiB", "cpu_cores": 1, "memory_gb": 4},
+    {"flavor_id": "modelarts.vm.cpu.2u", "name": "CPU 2 vCPUs | 8 GiB", "cpu_cores": 2, "memory_gb": 8},
+    {"flavor_id": "modelarts.vm.cpu.8u", "name": "CPU 8 vCPUs | 32 GiB", "cpu_cores": 8, "memory_gb": 32},
+]
+# STARTING (or CREATING without a node) longer than this → START_FAILED / CREATE_FAILED with the reason.
+NOTEBOOK_START_TIMEOUT_SECONDS = envfloat("NOTEBOOK_START_TIMEOUT_SECONDS", "180")
+# The warning before any automatic stop (lease or idle) comes at least this long before it.
+NOTEBOOK_STOP_WARNING_SECONDS = envfloat("NOTEBOOK_STOP_WARNING_SECONDS", "600")
+# How often beat sweeps notebooks, and how often a runner reads Jupyter's activity.
+NOTEBOOK_SWEEP_SECONDS = envfloat("NOTEBOOK_SWEEP_SECONDS", "5")
+NOTEBOOK_ACTIVITY_SECONDS = envfloat("NOTEBOOK_ACTIVITY_SECONDS", "10")
+# Running (or starting) notebooks one user may have in one project.
+NOTEBOOK_MAX_RUNNING_PER_USER = envint("NOTEBOOK_MAX_RUNNING_PER_USER", "2")
+# Largest work folder (GB, the volume's capacity): files beyond it are not saved.
+NOTEBOOK_WORK_QUOTA_GB = envint("NOTEBOOK_WORK_QUOTA_GB", "5")
+# Jupyter listens on a unix socket (the web host is the node); set on nodes that are other hosts.
+NOTEBOOK_LISTEN_TCP = envbool("NOTEBOOK_LISTEN_TCP", "0")
+CELERY_BEAT_SCHEDULE = {
+    "notebooks sweep": {
+        "task": "console.notebooks.tasks.sweep",
+        "schedule": NOTEBOOK_SWEEP_SECONDS,
+        "options": {"queue": "platform", "expires": max(NOTEBOOK_SWEEP_SECONDS * 4, 10)},
+    },
+}
+# --- end notebooks -----------------------------------------------------------
+
+# --- inference services (console.services) ------------------------------------
+# Flavors an instance can take (ModelArts names); an instance holds this share of its node.
+SERVICE_FLAVORS = [
+    {"flavor_id": "modelarts.vm.cpu.1u", "name": "CPU 1 vCPU | 4 GiB", "cpu_cores": 1, "memory_gb": 4},
+    {"flavor_id": "modelarts.vm.cpu.2u", "name": "CPU 2 vCPUs | 8 GiB", "cpu_cores": 2, "memory_gb": 8},
+    {"flavor_id": "modelarts.vm.cpu.8u", "name": "CPU 8 vCPUs | 32 GiB", "cpu_cores": 8, "memory_gb": 32},
+]
+# Memory an instance needs beyond its weights (the interpreter, torch, activations).
+SERVICE_MEMORY_OVERHEAD_BYTES = envint("SERVICE_MEMORY_OVERHEAD_BYTES", str(1024**3))
+# How often beat reconciles services (and at most this long before a change is acted on).
+SERVICE_RECONCILE_SECONDS = envfloat("SERVICE_RECONCILE_SECONDS", "3")
+# Engine limits per instance: concurrent requests, max_tokens cap, request timeout (s).
+SERVICE_MAX_CONCURRENCY = envint("SERVICE_MAX_CONCURRENCY", "4")
+SERVICE_MAX_NEW_TOKENS_CAP = envint("SERVICE_MAX_NEW_TOKENS_CAP", "1024")
+SERVICE_REQUEST_TIMEOUT_SECONDS = envint("SERVICE_REQUEST_TIMEOUT_SECONDS", "120")
+# An instance not ready this long after its start fails (and is replaced).
+SERVICE_START_TIMEOUT_SECONDS = envfloat("SERVICE_START_TIMEOUT_SECONDS", "300")
+# Consecutive failed runs of one instance before the service is failed (no more replacements).
+SERVICE_MAX_RESTARTS = envint("SERVICE_MAX_RESTARTS", "5")
+# A draining instance stops after this long even if requests are still open.
+SERVICE_DRAIN_TIMEOUT_SECONDS = envfloat("SERVICE_DRAIN_TIMEOUT_SECONDS", "150")
+# The "Try it" panel's short-lived API key.
+SERVICE_TRY_KEY_SECONDS = envint("SERVICE_TRY_KEY_SECONDS", "900")
+CELERY_BEAT_SCHEDULE["services reconcile"] = {
+    "task": "console.services.tasks.reconcile",
+    "schedule": SERVICE_RECONCILE_SECONDS,
+    "options": {"queue": "platform", "expires": max(SERVICE_RECONCILE_SECONDS * 4, 10)},
+}
+# --- end inference services -------------------------------------------------------
+
+# The currency of node-pool prices and costs (ISO 4217 code): CNY shows as ¥, USD as $, EUR as €, others as the code.
+CONSOLE_CURRENCY = env("CONSOLE_CURRENCY", "CNY").strip().upper() or "CNY"
 
 # Worker children import torch/transformers when they start instead of on the first check.
 WEIGHTCHECK_WARM_UP = envbool("WEIGHTCHECK_WARM_UP", "1")

@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("console.versions.urls")),
     path("", include("console.training.urls")),
     path("", include("console.notebooks.urls")),
+    path("", include("console.services.urls")),
     path("", include("console.nodepools.urls")),
     path("", include("console.dashboard.urls")),
     path("django-admin/", admin.site.urls),

@@ -12,6 +12,7 @@ PROJECT_NAV = [
     ("training:job_list", _("Training Jobs")),
     ("training:algorithm_list", _("Algorithms")),
     ("notebooks:list", _("Notebooks")),
+    ("services:list", _("Inference Services")),
     ("storage:browser", _("Storage")),
     ("authorizations:list", _("Authorizations")),
     ("accounts:project_detail", _("Project settings")),

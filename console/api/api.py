@@ -215,11 +215,13 @@ def _document_headers(schema: dict) -> dict:
 
 
 def _register_routers():
-    from console.api import authorizations, iam, training
+    from console.api import authorizations, iam, notebooks, services, training
 
     api.add_router("", iam.router)
     api.add_router("", authorizations.router)
     api.add_router("", training.router)
+    api.add_router("", notebooks.router)
+    api.add_router("", services.router)
 
 
 _register_routers()
