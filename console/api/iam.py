@@ -100,7 +100,7 @@ def _iso(moment) -> str:
     response=with_errors({201: TokenOut}, 400, 401, 413, 429),
     summary="Get a token (IAM)",
     description=(
-        "The seed's IAM call: password authentication scoped to a project by name. The token is returned "
+        "The ModelArts IAM call: password authentication scoped to a project by name. The token is returned "
         "in the X-Subject-Token header. domain.name is the user's organisation; repeated failures lock "
         "the user out from the caller's address like the sign-in page does."
     ),

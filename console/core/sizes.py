@@ -22,7 +22,8 @@ def binary_size(value) -> str:
     if abs(size) < 1024:
         count = int(size)
         # A non-breaking space keeps the number with its unit, as for KiB … below.
-        return f"{count}\xa0{ngettext('byte', 'bytes', count)}"
+        unit = ngettext("byte", "bytes", count)  # outside the f-string, so makemessages finds it
+        return f"{count}\xa0{unit}"
     for unit in UNITS:
         size /= 1024
         if abs(size) < 1024 or unit == UNITS[-1]:

@@ -6,6 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from console.nodepools.models import Pool
 from console.storage.forms import ObsFolderField
 from console.training import params
 from console.training.models import Algorithm, CpuArch, Engine, Flavor, FlavorType
@@ -54,6 +55,12 @@ class AlgorithmForm(forms.Form):
 class IOForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=64, widget=forms.TextInput(attrs={"placeholder": "data_url"}))
     description = forms.CharField(label=_("Description"), max_length=256, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The ModelArts examples name an input data_url and an output train_url: suggest the one that fits.
+        if (self.prefix or "").startswith("outputs"):
+            self.fields["name"].widget.attrs["placeholder"] = "train_url"
 
 
 class ParameterForm(forms.Form):
@@ -171,6 +178,10 @@ class JobForm(forms.Form):
     algorithm = forms.ModelChoiceField(label=_("Algorithm"), queryset=Algorithm.objects.none(), to_field_name="uuid")
     flavor = forms.ChoiceField(label=_("Flavor (公共规格)"))
     node_count = forms.IntegerField(label=_("Nodes"), min_value=1, max_value=64, initial=1)
+    pool = forms.ChoiceField(
+        label=_("Node pool"), required=False,
+        help_text=_("Empty: the default pool. The flavors' availability above is the default pool's."),
+    )  # fmt: skip
     log_export_path = ObsFolderField(
         label=_("Log export folder"), required=False,
         help_text=_("Optional: every task's full log is written here when the job ends."),
@@ -188,6 +199,9 @@ class JobForm(forms.Form):
         self.algorithm = algorithm
         self.fields["algorithm"].queryset = Algorithm.objects.filter(project=project).select_related("engine")
         self.fields["flavor"].choices = flavor_labels or []
+        self.fields["pool"].choices = [("", _("— default pool —"))] + [
+            (name, name) for name in Pool.objects.order_by("name").values_list("name", flat=True)
+        ]
         self.fields["log_export_path"].bind(project=project)
         self.fields["model_version"].choices = [("", _("— none —"))] + [
             (str(v.pk), f"{v.model.name} {v.label}") for v in versions_usable(project=project)[:200]
@@ -280,6 +294,7 @@ class JobForm(forms.Form):
             outputs={item["name"]: data.get(output_field_name(item["name"])) or "" for item in algorithm.outputs},
             flavor_id=data["flavor"],
             node_count=data["node_count"],
+            pool=Pool.objects.filter(name=data["pool"]).first() if data.get("pool") else None,
             log_export_path=data.get("log_export_path") or "",
             model_version=data.get("model_version"),
         )
@@ -358,8 +373,17 @@ class EngineForm(forms.Form):
     )  # fmt: skip
     engine_id = forms.CharField(
         label=_("Engine ID"), max_length=128, required=False,
-        help_text=_("Leave empty to derive it the seed's way, such as pytorch_2.13.0-cpu-py_3.12-debian_12-x86_64."),
+        help_text=_("Leave empty to derive it the ModelArts way, such as pytorch_2.13.0-cpu-py_3.12-debian_12-x86_64."),
     )  # fmt: skip
+    tags = forms.CharField(
+        label=_("Tags"), required=False, max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "team=nlp", "spellcheck": "false"}),
+        help_text=_("One key=value a line; the API shows them in the engine's tags."),
+    )  # fmt: skip
+
+
+class EngineTagsForm(forms.Form):
+    tags = EngineForm.base_fields["tags"]
 
 
 FLAVOR_TYPE_CHOICES = FlavorType.choices
