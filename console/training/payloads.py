@@ -53,7 +53,15 @@ def engine_payload(engine: Engine | dict) -> dict:
         "engine_version": data["engine_version"],
         "v1_compatible": data.get("v1_compatible", False),
         "run_user": data.get("run_user", ""),
-        "image_info": {"cpu_image_url": "", "gpu_image_url": "", "image_version": data["engine_id"]},
+        # No container images here: an engine is an interpreter (a virtualenv) on the nodes; say which.
+        "image_info": {
+            "cpu_image_url": "",
+            "gpu_image_url": "",
+            "image_version": data["engine_id"],
+            "python_path": data.get("python_path", ""),
+            "python_version": data.get("python_version", ""),
+            "framework_version": data.get("framework_version", ""),
+        },
     }
     if data.get("tags"):
         payload["tags"] = data["tags"]

@@ -192,7 +192,43 @@ def test_it_lists_engines_as_the_seed_shows(member_api, storage_project, local_e
         "image_info",
     }
     assert item["engine_id"] == local_engine.engine_id and item["engine_name"] == local_engine.engine_name
-    assert set(item["image_info"]) == {"cpu_image_url", "gpu_image_url", "image_version"}
+    assert {"cpu_image_url", "gpu_image_url", "image_version"} <= set(item["image_info"])
+
+
+def test_engine_bodies_carry_true_run_user_image_info_and_tags(member_api, client_for, site_admin, storage_project,
+                                                               default_pool):  # fmt: skip
+    # Issue 15 §6.10: run_user and image_info were empty and tags never set.
+    import getpass
+    import sys
+
+    from django.urls import reverse
+
+    from console.nodepools.models import Node, NodeState
+    from console.training.models import Engine
+    from console.training.services import engines_sync_for_node
+    from console.training.workload import engine_probe
+
+    node = Node.objects.create(pool=default_pool, name="node-probe", hostname="h", cpu_cores=2,
+                               memory_bytes=4 * 1024**3, state=NodeState.AVAILABLE)  # fmt: skip
+    # What a node does when it registers: probe its interpreters, report them.
+    engines_sync_for_node(node=node, identities=engine_probe().facts("cpu"))
+    engine = Engine.objects.get()
+    admin = client_for(site_admin)
+    response = admin.post(reverse("training:engine_tags", kwargs={"pk": engine.pk}), {"tags": "team=nlp\nstage = prod"})
+    assert response.status_code == 302
+    refused = admin.post(reverse("training:engine_tags", kwargs={"pk": engine.pk}), {"tags": "no-equals-sign"})
+    assert refused.status_code == 302 and Engine.objects.get().tags == [
+        {"key": "team", "value": "nlp"}, {"key": "stage", "value": "prod"}
+    ]  # fmt: skip
+    item = member_api.get(v2(storage_project, "job/training-job-engines")).json()["items"][0]
+    assert item["run_user"] == getpass.getuser()
+    info = item["image_info"]
+    assert info["python_path"] == sys.executable
+    assert info["python_version"] == "%d.%d" % sys.version_info[:2]
+    import torch  # noqa: F401 — the test venv's framework: its version names the engine
+
+    assert info["framework_version"] == torch.__version__.split("+")[0]
+    assert item["tags"] == [{"key": "team", "value": "nlp"}, {"key": "stage", "value": "prod"}]
 
 
 def test_viewers_read_the_catalog(api_as, viewer, storage_project, flavors):

@@ -372,7 +372,7 @@ def test_a_task_over_its_flavors_memory_is_stopped_with_that_reason(
     )
     job = wait_phase(job, TERMINAL, timeout=60)
     assert job.phase == Phase.FAILED
-    assert "more than the 1 GB of flavor test.mem.1g" in job.phase_reason
+    assert "more than the 1 GiB of flavor test.mem.1g" in job.phase_reason
 
 
 def test_deleting_a_running_job_stops_it_and_its_records_go_but_outputs_stay(

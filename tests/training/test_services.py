@@ -323,3 +323,51 @@ def test_delete_removes_a_finished_job_at_once_and_hides_a_running_one(ctx, buck
     assert AuditEntry.objects.filter(action="training_job.delete").count() == 2
     with pytest.raises(ValidationError):
         training_job_delete(actor=ctx["actor"], job=running)
+
+
+def _version_for(ctx):
+    from console.mymodels.models import BaseModelSeries, BaseModelVersion, ModelStatus, MyModel
+    from console.versions.models import ModelVersion
+
+    series = BaseModelSeries.objects.create(
+        slug="qwen2-5", name="通义千问2.5", name_en="Qwen2.5", type_zh="文本生成", type_en="Text generation"
+    )
+    base = BaseModelVersion.objects.create(series=series, slug="qwen2-5-7b", name="Qwen2.5-7B")
+    model = MyModel.objects.create(project=ctx["project"], name="m1", base_version=base)
+    return ModelVersion.objects.create(
+        model=model, number=1, base_version=base, weights_path=f"obs://{ctx['bucket']}/data/",
+        status=ModelStatus.CREATED,
+    )  # fmt: skip
+
+
+def test_deleting_a_finished_job_removes_its_task_record(ctx):
+    # Issue 15 §6.2: the record would link to a 404 and keep blocking the model's delete.
+    from console.versions.models import TaskRecord
+    from console.versions.services import model_delete
+
+    version = _version_for(ctx)
+    job = create_job(ctx, seed_algorithm(ctx), inputs=[], model_version=version)
+    record_id = job.task_record_id
+    TrainingJob.objects.filter(pk=job.pk).update(phase=Phase.COMPLETED)
+    TrainingTask.objects.filter(job=job).update(status=TaskStatus.SUCCEEDED)
+    training_job_delete(actor=ctx["actor"], job=TrainingJob.objects.get(pk=job.pk))
+    assert not TaskRecord.objects.filter(pk=record_id).exists()
+    model_delete(actor=ctx["actor"], model=version.model, confirm="DELETE")
+
+
+def test_a_running_job_deleted_takes_its_record_when_it_is_purged(ctx):
+    from console.training.services.reconcile import poll_cycle
+    from console.versions.models import TaskRecord
+
+    version = _version_for(ctx)
+    job = create_job(ctx, seed_algorithm(ctx), inputs=[], model_version=version)
+    record_id = job.task_record_id
+    TrainingJob.objects.filter(pk=job.pk).update(phase=Phase.RUNNING)
+    TrainingTask.objects.filter(job=job).update(status=TaskStatus.RUNNING)
+    training_job_delete(actor=ctx["actor"], job=TrainingJob.objects.get(pk=job.pk))
+    assert TaskRecord.objects.filter(pk=record_id).exists()  # the job still stops
+    TrainingTask.objects.filter(job=job).update(status=TaskStatus.TERMINATED)
+    TrainingJob.objects.filter(pk=job.pk).update(phase=Phase.TERMINATED)
+    poll_cycle()
+    assert not TrainingJob.objects.filter(pk=job.pk).exists()
+    assert not TaskRecord.objects.filter(pk=record_id).exists()

@@ -1,7 +1,7 @@
 """Training services: every rule lives here, called by the pages and by the REST API alike.
 
 Catalog:    flavors_with_max_num, flavor_max_num, flavor_create/update/delete, flavor_defaults_ensure,
-            engine_for, engine_create, engine_set_enabled, engine_delete, engines_sync_for_node
+            engine_for, engine_create, engine_set_enabled, engine_set_tags, engine_delete, engines_sync_for_node
 Algorithms: algorithm_create, algorithm_update, algorithm_delete
 Jobs:       training_job_create, training_job_stop, training_job_delete, training_jobs_stop_on_node
 Background: pool_schedule / dispatch_launches (scheduling), reconcile_jobs / poll_cycle (the poller)
@@ -15,6 +15,7 @@ from console.training.services.catalog import (
     engine_delete,
     engine_for,
     engine_set_enabled,
+    engine_set_tags,
     engines_sync_for_node,
     flavor_create,
     flavor_defaults_ensure,
@@ -42,6 +43,7 @@ __all__ = [
     "engine_delete",
     "engine_for",
     "engine_set_enabled",
+    "engine_set_tags",
     "engines_sync_for_node",
     "flavor_create",
     "flavor_defaults_ensure",

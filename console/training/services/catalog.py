@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from console.audit.services import audit_record
 from console.nodepools.models import Node, Pool
-from console.training.engines import EngineProbeError, identity_for, probe_interpreter
+from console.training.engines import EngineProbeError, current_os_user, identity_for, probe_interpreter
 from console.training.models import Algorithm, Engine, EngineSource, Flavor, FlavorType, NodeEngine, TrainingJob
 from console.training.phases import ACTIVE_PHASES
 
@@ -78,9 +78,9 @@ def why_node_does_not_fit(node: Node, spec: dict) -> str:
     if node.cpu_cores < spec["cpu_cores"]:
         return _("%(cores)s CPU cores") % {"cores": node.cpu_cores}
     if node.memory_bytes < spec["memory_gb"] * 1024**3:
-        return _("%(gb).1f GB memory") % {"gb": node.memory_bytes / 1024**3}
+        return _("%(gb).1f GiB memory") % {"gb": node.memory_bytes / 1024**3}
     if node.disk_bytes < spec.get("disk_gb", 0) * 1024**3:
-        return _("%(gb).0f GB disk") % {"gb": node.disk_bytes / 1024**3}
+        return _("%(gb).0f GiB disk") % {"gb": node.disk_bytes / 1024**3}
     if node.gpu_count < spec.get("gpu_count", 0):
         return _("%(n)s GPUs") % {"n": node.gpu_count}
     return _("a %(arch)s CPU") % {"arch": _arch_of(node.cpu_arch) or "?"}
@@ -206,6 +206,16 @@ def engines_sync_for_node(*, node: Node, identities: list[dict]) -> list[Engine]
                 "source": EngineSource.DETECTED,
             },
         )
+        # What the node found is the truth about the engine: the OS user its processes run as, and
+        # the versions (an administrator-registered engine learns them here when it is not local).
+        found = {
+            "run_user": (identity.get("run_user") or "")[:32],
+            "framework_version": identity.get("framework_version", "")[:32],
+            "python_version": identity.get("python_version", "")[:16],
+        }
+        changed = {key: value for key, value in found.items() if value and getattr(engine, key) != value}
+        if changed:
+            Engine.objects.filter(pk=engine.pk).update(**changed)
         NodeEngine.objects.update_or_create(node=node, engine=engine, defaults={"python_path": identity["python_path"]})
         engines.append(engine)
     NodeEngine.objects.filter(node=node).exclude(engine__in=engines).delete()
@@ -217,14 +227,69 @@ def admin_engine_paths() -> list[str]:
     return list(Engine.objects.exclude(python_path="").values_list("python_path", flat=True).distinct())
 
 
+MAX_ENGINE_TAGS = 20
+TAG_KEY_MAX = 36
+TAG_VALUE_MAX = 43
+
+
+def engine_tags_parse(text: str) -> list[dict]:
+    """Tags as an administrator types them, one ``key=value`` a line, into the API's
+    [{"key", "value"}]; a ValidationError on the ``tags`` field names the line and the rule."""
+    tags, seen = [], set()
+    for number, raw in enumerate((text or "").splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            raise ValidationError(
+                {"tags": [_("Line %(n)d: write a tag as key=value.") % {"n": number}]}, code="tag_format"
+            )
+        if len(key) > TAG_KEY_MAX or len(value) > TAG_VALUE_MAX:
+            raise ValidationError(
+                {"tags": [_("Line %(n)d: a tag key has at most %(k)d characters and a value at most %(v)d.")
+                          % {"n": number, "k": TAG_KEY_MAX, "v": TAG_VALUE_MAX}]},
+                code="tag_length",
+            )  # fmt: skip
+        if key in seen:
+            raise ValidationError(
+                {"tags": [_("Line %(n)d: the key %(key)s is already used.") % {"n": number, "key": key}]},
+                code="tag_duplicate",
+            )
+        seen.add(key)
+        tags.append({"key": key, "value": value})
+    if len(tags) > MAX_ENGINE_TAGS:
+        raise ValidationError(
+            {"tags": [_("An engine has at most %(max)d tags.") % {"max": MAX_ENGINE_TAGS}]}, code="tag_count"
+        )
+    return tags
+
+
+def engine_tags_text(tags) -> str:
+    return "\n".join(f"{tag.get('key', '')}={tag.get('value', '')}" for tag in tags or [])
+
+
 @transaction.atomic
-def engine_create(*, actor, python_path: str, engine_name: str = "", engine_id: str = "") -> Engine:
+def engine_set_tags(*, actor, engine: Engine, tags: str) -> Engine:
+    """Set an engine's tags (shown in the API's engine bodies) from ``key=value`` lines."""
+    parsed = engine_tags_parse(tags)
+    before = {"tags": engine.tags}
+    engine.tags = parsed
+    engine.save(update_fields=["tags"])
+    audit_record(actor=actor, action="engine.update", obj=engine, before=before, after={"tags": parsed})
+    return engine
+
+
+@transaction.atomic
+def engine_create(*, actor, python_path: str, engine_name: str = "", engine_id: str = "", tags: str = "") -> Engine:
     """Register a virtualenv's interpreter as an engine.
 
     If the interpreter is on this machine it is asked what it has (the id is then
     derived the seed's way); otherwise the administrator names the engine, and
     each node links it when it finds the same path.
     """
+    parsed_tags = engine_tags_parse(tags)
     python_path = (python_path or "").strip()
     if not python_path or not os.path.isabs(python_path) or "\x00" in python_path:
         raise ValidationError(
@@ -259,6 +324,9 @@ def engine_create(*, actor, python_path: str, engine_name: str = "", engine_id: 
         python_version=identity.python_version if identity else "",
         python_path=python_path,
         source=EngineSource.ADMIN,
+        # Probed here: the console's machine runs it as this user; a node that has it reports its own.
+        run_user=current_os_user()[:32] if identity else "",
+        tags=parsed_tags,
     )
     audit_record(
         actor=actor,

@@ -42,7 +42,7 @@ from console.training.services.reconcile import reconcile_jobs
 from console.training.services.scheduling import schedule_pool_soon
 from console.training.sql import update_returning
 from console.versions.models import ModelVersion
-from console.versions.services import task_record_create_for_training, task_record_finish
+from console.versions.services import task_record_create_for_training, task_records_remove_for_deleted_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -423,10 +423,11 @@ def training_job_delete(*, actor, job: TrainingJob) -> None:
         )  # fmt: skip
         running = locked.phase not in TERMINAL_PHASES or locked.tasks.filter(status__in=OCCUPYING_STATUSES).exists()
         if not running:
-            record = locked.task_record
+            record_id = locked.task_record_id
             locked.delete()
-            if record is not None:
-                _finish_deleted_record(record)
+            # Its record on the input version goes too: it would link to this deleted page
+            # and keep blocking the model's delete.
+            task_records_remove_for_deleted_jobs(record_ids=[record_id])
             return
         TrainingJob.objects.filter(pk=locked.pk).update(deleted_at=timezone.now())
     if locked.phase in STOPPABLE_PHASES:
@@ -435,13 +436,6 @@ def training_job_delete(*, actor, job: TrainingJob) -> None:
             training_job_stop(actor=actor, job=job, reason=_("Deleted by %(user)s.") % {"user": who})
         except ValidationError:
             pass  # it ended meanwhile; the poller purges it
-
-
-def _finish_deleted_record(record) -> None:
-    try:
-        task_record_finish(record=record, succeeded=False, reason="The training job was deleted.")
-    except Exception:
-        logger.exception("could not finish task record %s", record.pk)
 
 
 def training_jobs_stop_on_node(*, actor, node: Node, reason: str) -> list[TrainingJob]:

@@ -37,7 +37,7 @@ from console.training.phases import (
 )
 from console.training.services.scheduling import schedule_pool_soon
 from console.training.sql import update_returning
-from console.versions.services import task_record_finish
+from console.versions.services import task_record_finish, task_records_remove_for_deleted_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -283,7 +283,10 @@ def _purge_deleted() -> int:
     if not doomed:
         return 0
     with transaction.atomic():
+        records = list(TrainingJob.objects.filter(pk__in=doomed).values_list("task_record_id", flat=True))
         TrainingJob.objects.filter(pk__in=doomed).delete()
+        # Their records on input versions go with them (a link to a gone page must not block the model).
+        task_records_remove_for_deleted_jobs(record_ids=records)
     return len(doomed)
 
 
