@@ -31,7 +31,7 @@ ROUTES = [
     ),
     # Calls to an inference service: an IAM token or the service's API key (console.services.gateway).
     CallRoute(
-        re.compile(r"^/v1/infers/(?P<service_id>[0-9a-fA-F-]{1,64})/(?P<rest>.*)$"),
+        re.compile(r"^/v1/infers/(?P<service_id>[0-9a-fA-F-]{1,64})/(?P<rest>v1/.*)$"),
         services_gateway.ready_instances,
         services_gateway.record_call,
     ),
