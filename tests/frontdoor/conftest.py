@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
@@ -47,7 +48,12 @@ def jupyter_server():
     work = folder / "work"
     work.mkdir()
     token = secrets.token_hex(24)
-    env = {**os.environ, "HOME": str(work), "JUPYTER_CONFIG_DIR": str(folder / "cfg"), "JUPYTER_DATA_DIR": str(folder / "data")}
+    env = {
+        **os.environ,
+        "HOME": str(work),
+        "JUPYTER_CONFIG_DIR": str(folder / "cfg"),
+        "JUPYTER_DATA_DIR": str(folder / "data"),
+    }
     process = subprocess.Popen(
         [
             sys.executable, "-m", "jupyter", "lab", "--no-browser",
@@ -101,9 +107,13 @@ def front_door(transactional_db, jupyter_server, member):
             raise Refusal(403, "Not yours", "Only the owner of a notebook opens it.")
         return jupyter_server
 
-    app = FrontDoor(WSGIMiddleware(django_wsgi), [Route(re.compile(r"^/nb/(?P<notebook_id>[0-9a-f-]{1,64})/"), resolve)])
+    app = FrontDoor(
+        WSGIMiddleware(django_wsgi), [Route(re.compile(r"^/nb/(?P<notebook_id>[0-9a-f-]{1,64})/"), resolve)]
+    )
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="websockets-sansio"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="websockets-sansio")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -114,3 +124,21 @@ def front_door(transactional_db, jupyter_server, member):
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)
+
+
+def run_async(coroutine):
+    """asyncio.run in a thread of its own: Playwright's sync API keeps a loop running in the main thread."""
+    result: dict = {}
+
+    def target():
+        try:
+            result["value"] = asyncio.run(coroutine)
+        except BaseException as error:  # re-raised in the caller's thread
+            result["error"] = error
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")

@@ -19,6 +19,7 @@ import uvicorn
 
 from console.frontdoor.calls import CallRoute
 from console.frontdoor.router import FrontDoor
+from tests.frontdoor.conftest import run_async
 
 pytestmark = pytest.mark.integration
 
@@ -192,7 +193,7 @@ def test_busy_instances_answer_429_and_calls_spread_over_instances(service_calls
             third = await client.post(f"{base}/v1/chat/completions", json={"tokens": 1})
             return await first_two, third
 
-    (one, two), third = asyncio.run(run())
+    (one, two), third = run_async(run())
     assert one.status_code == two.status_code == 200
     assert third.status_code == 429 and third.headers["retry-after"] == "1"
     assert engines[0].finished == 1 and engines[1].finished == 1  # least outstanding: one each

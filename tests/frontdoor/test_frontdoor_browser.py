@@ -19,9 +19,8 @@ def test_jupyterlab_runs_a_cell_through_the_console(front_door, member, page, sc
     page.goto(f"{front_door}{BASE_URL}lab")
     # The launcher's Python notebook tile: a new notebook with a live kernel.
     page.locator(".jp-LauncherCard[data-category='Notebook']").first.click(timeout=60_000)
-    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Toolbar-kernelStatus").first.wait_for(
-        timeout=60_000
-    )
+    # As a person would: wait until the status bar says the kernel is connected and idle.
+    page.locator(".jp-StatusBar-TextItem", has_text="| Idle").first.wait_for(timeout=120_000)
     editor = page.locator(".jp-Cell .cm-content").first
     editor.click()
     page.keyboard.type("print(6*7)")

@@ -88,8 +88,10 @@ def test_a_member_manages_a_model_from_create_to_delete(
         expect(page.locator(f"#version-row-{number}")).to_be_visible()
     screenshot("mymodels-ten-versions")
 
-    # The 11th is refused.
-    page.click("#add-version")
+    # At 10/10 "Add version" is disabled with the reason; the form itself still refuses an 11th.
+    expect(page.locator("#add-version")).to_be_disabled()
+    expect(page.locator("#add-version-reason")).to_contain_text("10")
+    page.goto(f"{base}/models/{model.pk}/versions/create/")
     page.fill("#id_weights_path", f"obs://{bucket.name}/models/qwen25/")
     page.uncheck("#id_validate_weights")
     page.click("#version-form button[type=submit]")

@@ -67,14 +67,15 @@
   }
 
   function humanSize(bytes) {
-    var units = ["bytes", "KB", "MB", "GB", "TB"];
+    // Binary units, labelled as such (as console.core.sizes does on the server).
+    var units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
     var value = bytes;
     var unit = 0;
     while (value >= 1024 && unit < units.length - 1) {
       value /= 1024;
       unit += 1;
     }
-    return (unit === 0 ? value : value.toFixed(1)) + " " + units[unit];
+    return (unit === 0 ? value : value.toFixed(1)) + "\u00a0" + units[unit];
   }
 
   function text(page, name, fallback) {
