@@ -143,6 +143,8 @@ TEMPLATES = [
                 "console.accounts.context_processors.console_nav",
                 # The owner's jobs that ended since they last looked (lazy: one query, only on full pages).
                 "console.training.notices.job_notices",
+                # The owner's notebook stop warnings, fetched after the page loads (no query here).
+                "console.notebooks.context_processors.notebook_warnings",
             ],
         },
     },

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
+from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -38,6 +39,19 @@ def notebook_list(request):
         "cap": settings.NOTEBOOK_MAX_RUNNING_PER_USER,
     }
     return render_page(request, "notebooks/list.html", context, fragment="notebook-table")
+
+
+@project_view(Role.VIEWER)
+@require_GET
+def notebook_warnings(request):
+    """The owner's lease/idle warnings, fetched by every project page (base.html) after it loads."""
+    mine = selectors.notebook_list(user=request.user, project=request.project).filter(
+        owner=request.user, state=State.RUNNING, lease_warned_at__isnull=False
+    )
+    rows = list(mine)
+    for notebook in rows:
+        notebook.stop_at = automatic_stop_at(notebook)
+    return render(request, "notebooks/_warning.html", {"warned": rows})
 
 
 def _notebook(request, notebook_id) -> Notebook:

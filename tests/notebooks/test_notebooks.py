@@ -285,3 +285,20 @@ def test_sweep_marks_a_silent_runner_error_and_a_slow_start_start_failed(
     silent, slow = Notebook.objects.get(pk=silent.pk), Notebook.objects.get(pk=slow.pk)
     assert silent.state == State.ERROR and "no heartbeat" in silent.fail_reason
     assert slow.state == State.START_FAILED and "did not answer within" in slow.fail_reason
+
+
+def test_the_owner_sees_the_stop_warning_on_every_project_page(
+    client_for, storage_project, member, make_member, node, image
+):
+    from django.utils import timezone
+
+    warned = make(storage_project, member, image, "warned", State.RUNNING)
+    Notebook.objects.filter(pk=warned.pk).update(lease_warned_at=timezone.now(), lease_create_at=timezone.now())
+    pid = storage_project.project_id
+    page = client_for(member).get(f"/projects/{pid}/models/")
+    # Any project page asks for the warnings after it loads (no query of its own for them).
+    assert f'hx-get="/projects/{pid}/notebooks/warnings/"' in page.content.decode()
+    banner = client_for(member).get(f"/projects/{pid}/notebooks/warnings/").content.decode()
+    assert "Notebook warned stops automatically" in banner and "Renew 1 hour" in banner
+    other = make_member(storage_project, "olga")
+    assert "warned" not in client_for(other).get(f"/projects/{pid}/notebooks/warnings/").content.decode()

@@ -1,0 +1,11 @@
+"""Where base.html fetches the signed-in owner's notebook stop warnings (no query here)."""
+
+from django.urls import reverse
+
+
+def notebook_warnings(request) -> dict:
+    project = getattr(request, "project", None)
+    user = getattr(request, "user", None)
+    if project is None or user is None or not user.is_authenticated:
+        return {}
+    return {"notebook_warnings_url": reverse("notebooks:warnings", kwargs={"project_id": project.project_id})}
