@@ -152,3 +152,29 @@ class ServiceEvent(models.Model):
 
     class Meta:
         ordering = ["-at", "-pk"]
+
+
+class ServiceSample(models.Model):
+    """One reading of an instance's engine counters (cumulative since its engine started, as /health says).
+
+    The runner stores one per instance at most every SERVICE_SAMPLE_SECONDS; the charts are the
+    differences of consecutive readings (console.services.charts). Kept SERVICE_SAMPLE_KEEP seconds.
+    """
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="samples")
+    # Nullable so a reading outlives its instance row; such readings cannot be paired and are not charted.
+    instance = models.ForeignKey(
+        ServiceInstance, null=True, blank=True, on_delete=models.SET_NULL, related_name="samples"
+    )
+    at = models.DateTimeField()
+    served = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
+    tokens_generated = models.BigIntegerField(default=0)
+    latency_seconds_total = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["service_id", "instance_id", "at", "pk"]
+        indexes = [
+            models.Index(fields=["service", "at"], name="servicesample_service_at"),
+            models.Index(fields=["at"], name="servicesample_at"),
+        ]

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from console.nodepools.models import Node, Pool, node_queue_name
 from console.nodepools.workloads.registry import occupants_by_node
+from console.services.charts import samples_prune
 from console.services.flavors import node_fits
 from console.services.models import Service, ServiceEvent, ServiceInstance
 from console.services.sql import update_returning
@@ -79,6 +80,8 @@ def reconcile(*, service_ids: list[int] | None = None) -> dict[str, int]:
     counts = {"started": 0, "drained": 0, "launched": 0}
     raw_events: list[tuple[str, int, str]] = []
     launches: list[tuple[int, str]] = []
+    if not service_ids:  # the beat cycle (a kick names its services): bound the charts' samples
+        samples_prune(now=now)
     with transaction.atomic():
         _fail_silent(now, raw_events)
         services = Service.objects.select_for_update(skip_locked=True, of=("self",)).exclude(

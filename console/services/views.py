@@ -20,7 +20,7 @@ from console.accounts.models import Role
 from console.accounts.permissions import can, project_view
 from console.core.htmx import redirect_after_post, render_page
 from console.nodepools.models import Pool
-from console.services import selectors, services
+from console.services import charts, selectors, services
 from console.services.flavors import flavor_list
 from console.services.models import InstanceLogChunk, Service, ServiceApiKey
 from console.services.services import ServiceSpec
@@ -72,6 +72,14 @@ def service_detail(request, service_id):
         "max_instances": services.MAX_INSTANCES,
     }
     return render_page(request, "services/detail.html", context, fragment="service-live")
+
+
+@project_view(Role.VIEWER)
+@require_GET
+def service_charts(request, service_id):
+    """The detail page's live charts (JSON, polled): requests/s, mean latency (ms), tokens/s; t in ms."""
+    service = _service(request, service_id)
+    return JsonResponse({"service_id": str(service.service_id), **charts.service_series(service)})
 
 
 @project_view(Role.VIEWER)

@@ -40,8 +40,9 @@ from console.nodepools.workloads import (
 )
 from console.nodepools.workloads.process import signal_name
 from console.nodepools.workloads.runner import message_of
+from console.services.charts import sample_seconds
 from console.services.client import EngineClient, EngineError
-from console.services.models import InstanceLogChunk, Service, ServiceEvent, ServiceInstance
+from console.services.models import InstanceLogChunk, Service, ServiceEvent, ServiceInstance, ServiceSample
 from console.services.reconcile import reconcile
 from console.services.states import ENDED, HEARTBEATING, OCCUPYING, WORKLOAD_KIND, InstanceState, ServiceStatus
 from console.storage import gate
@@ -66,6 +67,7 @@ class InstanceRun(WorkloadRun):
         self.client: EngineClient | None = None
         self.process_pid: int | None = None
         self.next_health = 0.0
+        self.next_sample = 0.0
         self.drain_started = 0.0
         self.was_ready = False
 
@@ -128,11 +130,23 @@ class InstanceRun(WorkloadRun):
         return HeartbeatAnswer(alive=True)
 
     def _store_health(self, health: dict) -> None:
-        self._mine().update(
+        mine = self._mine().update(
             outstanding=int(health.get("outstanding") or 0),
             served=int(health.get("served") or 0),
             failed=int(health.get("failed") or 0),
         )
+        # The charts' readings: at most one per SERVICE_SAMPLE_SECONDS, however often /health is read.
+        if mine and time.monotonic() >= self.next_sample:
+            self.next_sample = time.monotonic() + sample_seconds()
+            ServiceSample.objects.create(
+                service_id=self.service.pk,
+                instance_id=self.instance.pk,
+                at=timezone.now(),
+                served=int(health.get("served") or 0),
+                failed=int(health.get("failed") or 0),
+                tokens_generated=int(health.get("tokens_generated") or 0),
+                latency_seconds_total=float(health.get("latency_seconds_total") or 0.0),
+            )
 
     def _check_ready(self, now) -> str | None:
         """Moves the row to READY once the engine says so; returns why to stop when loading failed."""
