@@ -108,6 +108,10 @@ def with_served_name(body: bytes, served_name: str) -> bytes:
 async def handle_call(scope, receive, send, route: CallRoute, groups: dict, balancer: Balancer) -> None:
     token, api_key = _credentials(scope)
     service_id, rest = groups["service_id"], "/" + groups.get("rest", "")
+    # The body first: a refusal sent before it was read would end the connection with a reset.
+    body = await _read_body(receive) if scope["method"] not in ("GET", "HEAD") else b""
+    if body is None:
+        return
     try:
         instances = await sync_to_async(closing_connections(route.ready_instances), thread_sensitive=False)(
             service_id=service_id, x_auth_token=token, api_key=api_key
@@ -126,9 +130,6 @@ async def handle_call(scope, receive, send, route: CallRoute, groups: dict, bala
             {"error_code": "ModelArts.3503", "error_msg": "No instance of this service is ready; try again shortly."},
             headers=[(b"retry-after", str(RETRY_AFTER_SECONDS * 5).encode())],
         )
-    body = await _read_body(receive) if scope["method"] not in ("GET", "HEAD") else b""
-    if body is None:
-        return
     if len(body) > MAX_BODY_BYTES or (body == b"" and scope["method"] == "POST"):
         if body == b"" and scope["method"] == "POST":
             return await send_json(

@@ -47,13 +47,27 @@ def origin_allowed(scope) -> bool:
     return origin.decode("latin-1") == own_origin(scope)
 
 
+async def _drain_body(receive, limit: int = 8 * 1024 * 1024) -> None:
+    read = 0
+    while read <= limit:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        read += len(message.get("body", b""))
+        if not message.get("more_body"):
+            return
+
+
 class FrontDoor:
     def __init__(self, django_app, routes: list[Route | CallRoute]):
         self.django_app = django_app
         self.routes = routes
         self.balancer = Balancer()
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope, receive, send) -> None:
+        await self._dispatch(scope, receive, send)  # an ASGI application returns None
+
+    async def _dispatch(self, scope, receive, send):
         if scope["type"] == "lifespan":
             return await self._lifespan(receive, send)
         if scope["type"] in ("http", "websocket"):
@@ -92,6 +106,7 @@ class FrontDoor:
                 403,
                 "Cross-site request refused",
                 "This address only answers pages of the console itself.",
+                receive=receive,
             )
         cookies = cookies_of(scope["headers"])
         user = await sync_to_async(user_for_session, thread_sensitive=False)(cookies.get(settings.SESSION_COOKIE_NAME))
@@ -114,15 +129,17 @@ class FrontDoor:
             if status is None:
                 logger.exception("resolving %s failed", scope["path"])
                 return await self._refuse(
-                    send, websocket, 500, "Internal error", "The console could not reach this page."
+                    send, websocket, 500, "Internal error", "The console could not reach this page.", receive=receive
                 )
-            return await self._refuse(send, websocket, status, refusal.title, refusal.message)
+            return await self._refuse(send, websocket, status, refusal.title, refusal.message, receive=receive)
         console_cookies = {settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME, settings.LANGUAGE_COOKIE_NAME}
         if websocket:
             return await forward_websocket(scope, receive, send, upstream, console_cookies=console_cookies)
-        return await forward_http(scope, receive, send, upstream, console_cookies=console_cookies)
+        await forward_http(scope, receive, send, upstream, console_cookies=console_cookies)  # (its status unused here)
 
-    async def _refuse(self, send, websocket: bool, status: int, title: str, message: str):
+    async def _refuse(self, send, websocket: bool, status: int, title: str, message: str, receive=None):
+        if receive is not None and not websocket:
+            await _drain_body(receive)  # an unread body would make the connection close with a reset
         if websocket:
             # Before the handshake completes a close is an HTTP 403 to the browser.
             return await send({"type": "websocket.close", "code": 4000 + status if status < 1000 else 4403})
