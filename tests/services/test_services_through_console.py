@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import threading
 import time
 
@@ -96,6 +97,16 @@ def test_openai_client_through_the_console_while_it_scales(
     )
     pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
     assert len(pieces) >= 2, chunks  # streamed token by token, not one blob
+
+    # The page's curl example, as a person would paste it (curl streams the server-sent events).
+    curl = subprocess.run(
+        ["curl", "-sN", f"{endpoint}/chat/completions", "-H", f"Authorization: Bearer {raw_key}",
+         "-H", "Content-Type: application/json",
+         "-d", json.dumps({"model": "tiny-chat", "messages": [{"role": "user", "content": "Hello"}], "stream": True})],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert curl.returncode == 0 and curl.stdout.rstrip().endswith("data: [DONE]"), curl.stdout[-500:]
+    assert curl.stdout.count("data: {") >= 2
 
     # Scale 1 → 3 → 1 with the seed's PUT while a bounded loop keeps calling: no call fails.
     failures, calls, stop = [], [0], threading.Event()
