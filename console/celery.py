@@ -86,6 +86,19 @@ def _schedule_periodic_work(sender, **kwargs):
         sender.signature("console.training.tasks.poll", queue="platform"),
         name="training poll",
     )
+    # --- Ray cluster pools: jobs' status and logs (one call per pool), and the clusters' health ---
+    sender.add_periodic_task(
+        settings.RAY_POLL_SECONDS,
+        sender.signature("console.training.tasks.ray_poll", queue="platform"),
+        name="ray poll",
+        expires=max(settings.RAY_POLL_SECONDS * 4, 10),
+    )
+    sender.add_periodic_task(
+        settings.RAY_CLUSTER_REFRESH_SECONDS,
+        sender.signature("console.nodepools.tasks.ray_clusters_refresh", queue="platform"),
+        name="ray clusters refresh",
+        expires=settings.RAY_CLUSTER_REFRESH_SECONDS,
+    )
     # --- health and operations: Celery's own inspect, time-boxed, off the page (console.core.health) ---
     sender.add_periodic_task(
         settings.WORKERS_OBSERVE_SECONDS,

@@ -374,6 +374,26 @@ NODE_HEARTBEAT_SECONDS = envfloat("NODE_HEARTBEAT_SECONDS", "2")
 NODE_TIMEOUT_SECONDS = envfloat("NODE_TIMEOUT_SECONDS", "15")
 # --- end training -----------------------------------------------------------
 
+# --- Ray cluster pools (console.nodepools.raycluster, console.training.services.ray_jobs) ---
+# How often beat asks each Ray pool's head for its jobs (one GET /api/jobs/ per pool per cycle).
+RAY_POLL_SECONDS = envfloat("RAY_POLL_SECONDS", "3")
+# How often beat refreshes a Ray cluster's health and nodes (GET /api/version and /api/v0/nodes).
+RAY_CLUSTER_REFRESH_SECONDS = envfloat("RAY_CLUSTER_REFRESH_SECONDS", "15")
+RAY_HTTP_TIMEOUT_SECONDS = envfloat("RAY_HTTP_TIMEOUT_SECONDS", "10")
+# Every Ray job the console submits has an id starting with this (it keeps only its own jobs).
+RAY_SUBMISSION_PREFIX = env("RAY_SUBMISSION_PREFIX", "modelarts-")
+# A job assigned to a Ray pool and not confirmed submitted after this long is submitted again
+# (the same submission_id: Ray never runs it twice).
+RAY_SUBMIT_RETRY_SECONDS = envfloat("RAY_SUBMIT_RETRY_SECONDS", "20")
+# Logs: Ray returns a job's whole log each time; the console keeps an offset and appends at most
+# this much per job per cycle, for at most this many jobs per cycle (the others wait a cycle).
+RAY_LOG_BYTES_PER_CYCLE = envint("RAY_LOG_BYTES_PER_CYCLE", str(256 * 1024))
+RAY_LOG_JOBS_PER_CYCLE = envint("RAY_LOG_JOBS_PER_CYCLE", "20")
+# The bootstrap's job-scoped credential: valid while the job runs, and never longer than this.
+RAY_CREDENTIAL_MAX_AGE_SECONDS = envint("RAY_CREDENTIAL_MAX_AGE_SECONDS", str(7 * 24 * 3600))
+# The console's address as Ray nodes reach it (a Ray pool's default; each pool may set its own).
+CONSOLE_PUBLIC_URL = env("CONSOLE_PUBLIC_URL", "http://" + env("CONSOLE_BIND", "127.0.0.1:8000"))
+
 # --- notebooks (console.notebooks) -------------------------------------------
 # Flavors a notebook can take (ModelArts names); a notebook holds this share of its node.
 NOTEBOOK_FLAVORS = [

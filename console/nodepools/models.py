@@ -35,7 +35,13 @@ class BillingMode(models.TextChoices):
     YEARLY_MONTHLY = "yearly_monthly", _("Yearly/Monthly")  # 包年/包月
 
 
+class PoolKind(models.TextChoices):
+    NODES = "nodes", _("Registered nodes")  # the console's own workers
+    RAY = "ray", _("Ray cluster")  # an existing Ray cluster, through its Jobs API
+
+
 class Pool(models.Model):
+    kind = models.CharField(_("kind"), max_length=8, choices=PoolKind.choices, default=PoolKind.NODES)
     name = models.CharField(_("name"), max_length=64, unique=True, validators=[name_validator])
     description = models.CharField(_("description"), max_length=255, blank=True)
     billing_mode = models.CharField(
@@ -69,6 +75,62 @@ class Pool(models.Model):
     @property
     def queue_name(self) -> str:
         return pool_queue_name(self.name)
+
+    @property
+    def is_ray(self) -> bool:
+        return self.kind == PoolKind.RAY
+
+
+class RayCluster(models.Model):
+    """What the console knows of the Ray cluster behind a pool of kind Ray (one per such pool).
+
+    Ray owns the cluster's nodes: the console shows them (``nodes``, refreshed by beat) but never
+    adds, removes or bills them. Jobs reach the cluster through its dashboard's Jobs API.
+    """
+
+    pool = models.OneToOneField(Pool, on_delete=models.CASCADE, related_name="ray")
+    address = models.CharField(_("dashboard address"), max_length=255)  # http(s)://ray-head:8265
+    # Optional auth in front of the dashboard (a proxy's header or a token): name in clear, value encrypted.
+    auth_header = models.CharField(_("auth header name"), max_length=64, blank=True)
+    auth_value_encrypted = models.TextField(blank=True)
+    # The absolute path of the Python on the Ray nodes that runs the bootstrap and the boot file.
+    interpreter = models.CharField(_("Python interpreter on the Ray nodes"), max_length=500)
+    # The console's address as the Ray nodes reach it (the bootstrap fetches and uploads through it).
+    console_url = models.CharField(_("console address seen from the cluster"), max_length=255)
+    # Ray's head holds a job supervisor (~85 MB) per running job: the console keeps it bounded.
+    max_concurrent_jobs = models.PositiveIntegerField(_("concurrent jobs at most"), default=20)
+    # A job Ray keeps PENDING longer than this is stopped and fails with the reason.
+    pending_deadline_seconds = models.PositiveIntegerField(_("pending deadline (seconds)"), default=600)
+
+    # What the last check found (beat refreshes it; the page shows it).
+    reachable = models.BooleanField(default=False)
+    ray_version = models.CharField(max_length=32, blank=True)
+    session_name = models.CharField(max_length=128, blank=True)
+    nodes = models.JSONField(default=list, blank=True)  # [RayNode.as_dict()]
+    message = models.TextField(blank=True)  # why it is unreachable, or a warning
+    checked_at = models.DateTimeField(null=True, blank=True)
+    unreachable_since = models.DateTimeField(null=True, blank=True)
+    # What a short Ray job found about the interpreter ({"ok", "python_version", "executable", "message", "at"}).
+    interpreter_probe = models.JSONField(default=dict, blank=True)
+
+    def __str__(self):
+        return f"{self.pool.name} → {self.address}"
+
+    @property
+    def alive_nodes(self) -> list[dict]:
+        return [n for n in self.nodes if n.get("state") == "ALIVE"]
+
+    @property
+    def total_cpus(self) -> float:
+        return sum(n.get("cpus", 0) for n in self.alive_nodes)
+
+    @property
+    def total_gpus(self) -> float:
+        return sum(n.get("gpus", 0) for n in self.alive_nodes)
+
+    @property
+    def total_memory_bytes(self) -> int:
+        return sum(int(n.get("memory_bytes", 0)) for n in self.alive_nodes)
 
 
 def pool_queue_name(pool_name: str) -> str:

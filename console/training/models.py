@@ -21,6 +21,7 @@ from console.training.phases import (
     STOPPABLE_PHASES,
     TERMINAL_PHASES,
     TERMINAL_TASK_STATUSES,
+    Executor,
     Phase,
     SecondaryPhase,
     TaskStatus,
@@ -314,6 +315,14 @@ class TrainingTask(models.Model):
     log_truncated = models.BooleanField(default=False)
     log_seq = models.PositiveIntegerField(default=0)  # last chunk written
     outputs_uploaded_at = models.DateTimeField(null=True, blank=True)
+    # A task of a Ray pool's job runs as one Ray job (console.training.services.ray_jobs): the
+    # poller, not a runner, reports it; these fields are what it keeps between cycles.
+    executor = models.CharField(max_length=8, choices=Executor.choices, default=Executor.NODE)
+    ray_submission_id = models.CharField(max_length=128, blank=True, db_index=True)
+    ray_status = models.CharField(max_length=16, blank=True)  # PENDING / RUNNING / SUCCEEDED / FAILED / STOPPED
+    ray_submitted_at = models.DateTimeField(null=True, blank=True)
+    ray_log_offset = models.BigIntegerField(default=0)  # characters of Ray's log already stored
+    ray_logs_at = models.DateTimeField(null=True, blank=True)  # last log fetch (the fairest goes first)
 
     class Meta:
         ordering = ["job_id", "index"]

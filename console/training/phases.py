@@ -66,3 +66,10 @@ TERMINAL_TASK_STATUSES = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.TE
 
 # The node-workload layer (console.nodepools.workloads) knows a training task by this kind name.
 WORKLOAD_KIND = "training"
+
+
+class Executor(models.TextChoices):
+    """What runs a task: a runner on one of the console's nodes, or a Ray cluster's Jobs API."""
+
+    NODE = "node", _("Console node")
+    RAY = "ray", _("Ray cluster")

@@ -4,8 +4,10 @@ import logging
 
 from celery import shared_task
 
+from console.nodepools.models import Pool, PoolKind
 from console.nodepools.workloads.launch import launch_runner, local_node_name
 from console.training.phases import WORKLOAD_KIND
+from console.training.services import ray_jobs
 from console.training.services.reconcile import poll_cycle
 from console.training.services.scheduling import dispatch_launches, pool_schedule
 
@@ -14,7 +16,13 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="console.training.tasks.schedule_pool", acks_late=True, reject_on_worker_lost=True)
 def schedule_pool(pool_id, job_id=None):
-    """On a pool's queue: give free nodes to waiting jobs; launch the runners (returns in seconds)."""
+    """On a pool's queue: give free nodes to waiting jobs; launch the runners (returns in seconds).
+
+    A Ray pool's scheduling comes on the platform queue: its jobs are submitted over HTTP."""
+    if Pool.objects.filter(pk=pool_id, kind=PoolKind.RAY).exists():
+        submit = ray_jobs.ray_pool_schedule(pool_id=pool_id)
+        ray_jobs.dispatch_submissions(submit)
+        return len(submit)
     local = local_node_name()
     launches = pool_schedule(pool_id=pool_id, local_node_name=local)
     dispatch_launches(launches, local_node_name=local)
@@ -34,4 +42,28 @@ def poll():
     changed = {k: v for k, v in counts.items() if v}
     if changed:
         logger.info("training poll: %s", changed)
+    return changed
+
+
+# --- Ray pools (console.training.services.ray_jobs): HTTP calls to a Ray head, on the platform queue ---
+
+
+@shared_task(name="console.training.tasks.ray_submit", acks_late=True, reject_on_worker_lost=True)
+def ray_submit(task_id):
+    """Submit one task to its Ray pool; idempotent (the same submission id finds the same Ray job)."""
+    return ray_jobs.ray_submit(task_id=task_id)
+
+
+@shared_task(name="console.training.tasks.ray_stop", acks_late=True)
+def ray_stop(task_id):
+    return ray_jobs.ray_stop(task_id=task_id)
+
+
+@shared_task(name="console.training.tasks.ray_poll", expires=30)
+def ray_poll():
+    """Beat: every Ray pool's jobs in one call per pool; statuses, logs, stops, queue."""
+    counts = ray_jobs.ray_poll_cycle()
+    changed = {k: v for k, v in counts.items() if v}
+    if changed:
+        logger.info("ray poll: %s", changed)
     return changed

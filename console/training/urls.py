@@ -1,6 +1,6 @@
 from django.urls import path
 
-from console.training import admin_views, lineage_views, views
+from console.training import admin_views, lineage_views, ray_views, views
 
 app_name = "training"
 
@@ -45,4 +45,8 @@ urlpatterns = [
     path("admin/training/engines/<int:pk>/tags/", admin_views.engine_tags, name="engine_tags"),
     path("admin/training/engines/<int:pk>/delete/", admin_views.engine_delete_view, name="engine_delete"),
     path("admin/training/nodes/", admin_views.node_list, name="node_list"),
+    # A Ray pool's bootstrap (console.training.ray_bootstrap): the signed credential is the only key.
+    path("executor/ray/<str:token>/spec", ray_views.ray_spec, name="ray_spec"),
+    path("executor/ray/<str:token>/log", ray_views.ray_log, name="ray_log"),
+    path("executor/ray/<str:token>/files/<str:area>/<str:name>/<path:path>", ray_views.ray_file, name="ray_file"),
 ]

@@ -45,6 +45,7 @@ from console.storage import gate
 from console.storage.backends import StorageError
 from console.storage.paths import ObsPath, PathError, folder_key
 from console.training import params
+from console.training.arguments import TENSORBOARD_DIR, training_arguments, training_env
 from console.training.engines import EngineProbeError, current_os_user, identity_for, probe_interpreter
 from console.training.metrics import scalar_cap, scalar_name_cap
 from console.training.models import (
@@ -76,7 +77,6 @@ RENDEZVOUS_TIMEOUT = 120
 # A script logs a scalar with one stdout line: MA_METRIC {"step": 10, "loss": 0.52, "accuracy": 0.81}
 # (see examples/README.md); TensorBoard event files go under $MA_TENSORBOARD_DIR, an output folder or ./runs.
 METRIC_PREFIX = "MA_METRIC "
-TENSORBOARD_DIR = "tb"
 
 
 class TrainingTaskRun(WorkloadRun):
@@ -289,34 +289,31 @@ class TrainingTaskRun(WorkloadRun):
     def _launch_spec(self, code_dir, boot_local, inputs, outputs, *, python: str, master) -> LaunchSpec:
         job, task = self.job, self.task
         master_addr, master_port = master
-        argv = [python, str(boot_local), *params.argv_for(job.parameters)]
-        argv += [f"--{name}={path}" for name, path in inputs.items()]
-        argv += [f"--{target.name}={target.local_dir}" for target in outputs]
+        argv = [
+            python,
+            *training_arguments(
+                job,
+                boot=str(boot_local),
+                inputs={name: str(path) for name, path in inputs.items()},
+                outputs={target.name: str(target.local_dir) for target in outputs},
+            ),
+        ]
+        tensorboard_dir = code_dir.parent / TENSORBOARD_DIR
+        tensorboard_dir.mkdir(exist_ok=True)
         env = {
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", str(code_dir.parent)),
             "LANG": "C.UTF-8",
-            "TMPDIR": str(code_dir.parent / "tmp"),
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONIOENCODING": "utf-8",
-            "RANK": str(task.index),
-            "NODE_RANK": str(task.index),
-            "WORLD_SIZE": str(job.node_count),
-            "LOCAL_RANK": "0",
-            "LOCAL_WORLD_SIZE": "1",
-            "MASTER_ADDR": master_addr,
-            "MASTER_PORT": str(master_port),
-            "MA_JOB_ID": str(job.uuid),
-            "MA_TASK_NAME": task.name,
-            "MA_NUM_HOSTS": str(job.node_count),
-            "VC_TASK_INDEX": str(task.index),
+            **training_env(
+                job,
+                task,
+                tmp_dir=str(code_dir.parent / "tmp"),
+                tensorboard_dir=str(tensorboard_dir),
+                master_addr=master_addr,
+                master_port=master_port,
+            ),
             "CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in range(int(job.flavor_spec.get("gpu_count") or 0))),
         }
-        if master_addr.startswith("127."):
-            env["GLOO_SOCKET_IFNAME"] = "lo"
-        tensorboard_dir = code_dir.parent / TENSORBOARD_DIR
-        tensorboard_dir.mkdir(exist_ok=True)
-        env["MA_TENSORBOARD_DIR"] = str(tensorboard_dir)
         names = params.sensitive_names(job.algorithm_spec.get("parameters", []))
         self._start_facts = (Path(job.algorithm_spec["boot_file"]).name, python, master_addr, master_port)
         return LaunchSpec(

@@ -11,7 +11,8 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from console.audit.services import audit_record
-from console.nodepools.models import Node, Pool
+from console.nodepools.models import Node, Pool, RayCluster
+from console.nodepools.raycluster.services import nodes_fitting
 from console.training.engines import EngineProbeError, current_os_user, identity_for, probe_interpreter
 from console.training.models import Algorithm, Engine, EngineSource, Flavor, FlavorType, NodeEngine, TrainingJob
 from console.training.phases import ACTIVE_PHASES
@@ -95,6 +96,10 @@ def live_nodes(pool: Pool | None):
 
 def flavor_max_num(flavor: Flavor, *, pool: Pool | None, engine: Engine | None = None, nodes=None) -> int:
     """Seed ``flavor_info.max_num``: how many nodes one job of this flavor can use (live nodes that fit)."""
+    if pool is not None and pool.is_ray:
+        # Ray's nodes, as the cluster last reported them: how many could hold one job of this flavor.
+        cluster = RayCluster.objects.filter(pool=pool).first()
+        return nodes_fitting(cluster, flavor.snapshot()) if cluster is not None else 0
     if nodes is None:
         nodes = list(live_nodes(pool))
     engine_nodes = None

@@ -21,7 +21,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from console.audit.services import audit_record
-from console.nodepools.models import Node, Pool
+from console.nodepools.models import Node, Pool, RayCluster
+from console.nodepools.raycluster.services import flavor_never_fits
 from console.nodepools.services import default_pool
 from console.storage import gate
 from console.storage.backends import StorageError
@@ -33,11 +34,13 @@ from console.training.phases import (
     OCCUPYING_STATUSES,
     STOPPABLE_PHASES,
     TERMINAL_PHASES,
+    Executor,
     Phase,
     SecondaryPhase,
     TaskStatus,
 )
 from console.training.services.catalog import flavor_max_num
+from console.training.services.ray_jobs import ray_stop_soon
 from console.training.services.reconcile import reconcile_jobs
 from console.training.services.scheduling import schedule_pool_soon
 from console.training.sql import update_returning
@@ -268,7 +271,9 @@ def training_job_create(*, actor, project, spec: JobSpec) -> TrainingJob:
             "invalid_node_count",
         )
         node_count = None
-    if flavor is not None and chosen_pool is not None and node_count is not None and engine is not None:
+    if flavor is not None and chosen_pool is not None and node_count is not None and chosen_pool.is_ray:
+        _check_ray_pool(chosen_pool, flavor, node_count, errors)
+    elif flavor is not None and chosen_pool is not None and node_count is not None and engine is not None:
         max_num = flavor_max_num(flavor, pool=chosen_pool, engine=engine)
         if max_num == 0:
             errors.add(
@@ -313,8 +318,9 @@ def training_job_create(*, actor, project, spec: JobSpec) -> TrainingJob:
             model_version=version,
             model_version_input=version_input if version else "",
         )
+        executor = Executor.RAY if chosen_pool.is_ray else Executor.NODE
         TrainingTask.objects.bulk_create(
-            [TrainingTask(job=job, index=i, name=f"worker-{i}") for i in range(node_count)]
+            [TrainingTask(job=job, index=i, name=f"worker-{i}", executor=executor) for i in range(node_count)]
         )
         JobEvent.objects.create(
             job=job,
@@ -335,6 +341,27 @@ def training_job_create(*, actor, project, spec: JobSpec) -> TrainingJob:
             job.task_record = record
         schedule_pool_soon(chosen_pool.pk, job_id=job.pk)
     return job
+
+
+def _check_ray_pool(pool, flavor: Flavor, node_count: int, errors: _Refusals) -> None:
+    """A Ray pool runs one-node jobs whose flavor fits one of its nodes; a down head only delays."""
+    if node_count > 1:
+        errors.add(
+            "node_count",
+            _(
+                "Pool %(pool)s is a Ray cluster: multi-node jobs are not supported there yet. "
+                "Set the node count to 1, or choose a pool of registered nodes."
+            )
+            % {"pool": pool.name},
+            "ray_multi_node",
+        )
+    cluster = RayCluster.objects.filter(pool=pool).first()
+    if cluster is None:
+        errors.add("pool", _("Pool %(pool)s has no Ray cluster configured.") % {"pool": pool.name}, "no_pool")
+        return
+    problem = flavor_never_fits(cluster, flavor.snapshot())
+    if problem:
+        errors.add("flavor", problem, "no_capacity")
 
 
 def _algorithm_snapshot(algo: Algorithm) -> dict:
@@ -399,6 +426,8 @@ def training_job_stop(*, actor, job: TrainingJob, reason: str = "") -> TrainingJ
             )
         job_id = locked.pk
         transaction.on_commit(lambda: _reconcile_now(job_id))
+        # A Ray pool's job has no runner to hear the stop: Ray is asked at once.
+        transaction.on_commit(lambda: ray_stop_soon(job_id))
     locked.refresh_from_db()
     return locked
 

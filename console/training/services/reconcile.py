@@ -22,7 +22,7 @@ from django.db.models import Case, Count, DateTimeField, F, IntegerField, TextFi
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from console.nodepools.models import Node, Pool
+from console.nodepools.models import Node, Pool, PoolKind
 from console.nodepools.services import nodes_mark_silent
 from console.training.models import EventKind, JobEvent, TrainingJob, TrainingTask
 from console.training.phases import (
@@ -31,6 +31,7 @@ from console.training.phases import (
     OCCUPYING_STATUSES,
     TERMINAL_PHASES,
     TERMINAL_TASK_STATUSES,
+    Executor,
     Phase,
     SecondaryPhase,
     TaskStatus,
@@ -45,6 +46,8 @@ LAST_LINES = 10
 
 
 def _mark_lost_runners(tasks, now) -> int:
+    # A Ray pool's task has no runner: the Ray poller (services.ray_jobs) says when it is lost.
+    tasks = tasks.filter(executor=Executor.NODE)
     timeout = settings.TRAINING_RUNNER_TIMEOUT_SECONDS
     lost = tasks.filter(status__in=HEARTBEATING_STATUSES, heartbeat_at__lt=now - timedelta(seconds=timeout)).update(
         status=TaskStatus.LOST,
@@ -180,6 +183,9 @@ def reconcile_jobs(*, job_ids: list[int] | None = None, now=None) -> Counter:
             Node.objects.live(now).filter(pool_id__in=creating_pools).values_list("pool_id").annotate(n=Count("pk"))
         )
         pool_names = dict(Pool.objects.filter(pk__in=creating_pools).values_list("pk", "name"))
+        # A Ray pool has no nodes of ours: a platform worker takes its jobs and submits them.
+        for pool_id in Pool.objects.filter(pk__in=creating_pools, kind=PoolKind.RAY).values_list("pk", flat=True):
+            live_by_pool[pool_id] = 1
 
     # (expected phase, new phase, new secondary) → [(job, reason, exit code)]
     groups: dict[tuple, list] = defaultdict(list)

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from console.nodepools.models import Node, Pool, node_queue_name
+from console.nodepools.models import Node, Pool, PoolKind, node_queue_name
 from console.nodepools.workloads.launch import launch_runner
 from console.nodepools.workloads.registry import busy_node_ids
 from console.training.models import EventKind, JobEvent, NodeEngine, TrainingJob, TrainingTask
@@ -46,9 +46,13 @@ def schedule_pool_soon(pool_id: int | None, *, job_id: int | None = None) -> Non
         return
 
     def send():
-        name = Pool.objects.filter(pk=pool_id).values_list("name", flat=True).first()
-        if name is not None:
-            current_app.send_task(SCHEDULE_TASK, args=[pool_id, job_id], queue=f"pool.{name}")
+        row = Pool.objects.filter(pk=pool_id).values_list("name", "kind").first()
+        if row is None:
+            return
+        name, kind = row
+        # A Ray pool has no workers of its own: the platform submits its jobs over HTTP.
+        queue = "platform" if kind == PoolKind.RAY else f"pool.{name}"
+        current_app.send_task(SCHEDULE_TASK, args=[pool_id, job_id], queue=queue)
 
     transaction.on_commit(send)
 
@@ -134,7 +138,7 @@ def pool_schedule(*, pool_id: int, local_node_name: str | None = None) -> list[L
             if len(candidates) < job.node_count:
                 blocked = True
                 reason = _waiting_reason(job, pool=pool, free=free, live=live, engines_by_node=engines_by_node)
-                events += _set_waiting([job], reason=reason, now=now)
+                events += set_waiting([job], reason=reason, now=now)
                 continue
             chosen = candidates[: job.node_count]
             names = ", ".join(n.name for n in chosen)
@@ -174,14 +178,14 @@ def pool_schedule(*, pool_id: int, local_node_name: str | None = None) -> list[L
             )
             free = [n for n in free if n not in chosen]
         if behind:
-            events += _set_waiting(
+            events += set_waiting(
                 behind, reason=_("Queued behind earlier jobs in pool %(pool)s.") % {"pool": pool.name}, now=now
             )
         JobEvent.objects.bulk_create(events)
     return launches
 
 
-def _set_waiting(jobs: list[TrainingJob], *, reason: str, now) -> list[JobEvent]:
+def set_waiting(jobs: list[TrainingJob], *, reason: str, now) -> list[JobEvent]:
     """Creating → Pending/Queuing (with a timeline event), or a Pending job's reason refreshed."""
     ids = [job.pk for job in jobs]
     queued = update_returning(
