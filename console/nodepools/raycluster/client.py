@@ -163,6 +163,11 @@ class RayClient:
             raise RayUnreachable(f"Could not reach the Ray head at {self.address}: {_short(error)}") from None
 
     def _json(self, response: httpx.Response, what: str):
+        if response.status_code in (502, 503, 504):
+            # A proxy or load balancer in front of a head that is down.
+            raise RayUnreachable(
+                f"The Ray head at {self.address} is not answering ({response.status_code} to {what})."
+            )
         if response.status_code in (401, 403):
             raise RayError(
                 f"The Ray head at {self.address} refused {what} ({response.status_code}): check the auth header."

@@ -21,7 +21,7 @@ runner reports there, the poller reports here, from Ray's answers:
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
 from celery import current_app
@@ -325,7 +325,8 @@ def _poll_pool(cluster: RayCluster, *, now) -> Counter:
                         # Not in the list: ask once more before calling it lost (cheap, and rare).
                         found = client.find_job(submission_id)
                     by_task[task_id] = found
-        except RayUnreachable as error:
+        except RayError as error:
+            # Down, or answering nonsense: the jobs keep their last known state; the pool says why.
             mark_unreachable(cluster_id=cluster.pk, message=str(error))
             counts["unreachable"] += 1
             return counts
@@ -358,6 +359,8 @@ def _apply_statuses(cluster: RayCluster, by_task: dict[int, RayJob | None], *, n
         for t in TrainingTask.objects.select_related("job").filter(pk__in=list(by_task), status__in=SUBMITTED_STATUSES)
     }
     touched: set[int] = set()
+    unchanged: dict[str, list[int]] = defaultdict(list)
+    pending_reasons: dict[str, list[int]] = defaultdict(list)
     deadline = timedelta(seconds=cluster.pending_deadline_seconds)
     for task_id, ray_job in by_task.items():
         task = rows.get(task_id)
@@ -411,12 +414,16 @@ def _apply_statuses(cluster: RayCluster, by_task: dict[int, RayJob | None], *, n
                 counts["pending_deadline"] += 1
                 touched.add(task.job_id)
             continue
-        mine.update(heartbeat_at=now, ray_status=ray_job.status)
+        unchanged[ray_job.status].append(task.pk)
         if ray_job.status == "PENDING":
-            reason = _("Ray: %(message)s") % {"message": ray_job.message or "PENDING"}
-            TrainingJob.objects.filter(pk=task.job_id, phase=Phase.PENDING).exclude(phase_reason=reason).update(
-                phase_reason=reason
-            )
+            pending_reasons[_("Ray: %(message)s") % {"message": ray_job.message or "PENDING"}].append(task.job_id)
+    # The common case, whatever the number of jobs: one UPDATE per Ray status and per PENDING reason.
+    for status, ids in unchanged.items():
+        TrainingTask.objects.filter(pk__in=ids).update(heartbeat_at=now, ray_status=status)
+    for reason, job_ids in pending_reasons.items():
+        TrainingJob.objects.filter(pk__in=job_ids, phase=Phase.PENDING).exclude(phase_reason=reason).update(
+            phase_reason=reason
+        )
     if touched:
         reconcile_jobs(job_ids=sorted(touched))
     return counts
