@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from console.nodepools import rules
 from console.nodepools.billing import BillingView, node_billing
-from console.nodepools.models import MEMBER_STATES, BillingMode, Node, NodeState, Pool
+from console.nodepools.models import MEMBER_STATES, BillingMode, Node, NodeState, Pool, RayCluster
 from console.nodepools.workloads import Occupant, PoolActivity
 from console.nodepools.workloads.registry import active_counts_by_pool, occupants_by_node, pool_activity
 
@@ -202,13 +202,19 @@ def pool_list_rows(*, now: datetime | None = None) -> list[dict]:
     rows_by_pool: dict[int, list[NodeRow]] = defaultdict(list)
     for row in node_rows(nodes, now=now):
         rows_by_pool[row.node.pool_id].append(row)
+    # A Ray pool has no console nodes: its row shows the cluster's health and nodes instead.
+    clusters = {c.pool_id: c for c in RayCluster.objects.filter(pool__in=[p for p in pools if p.is_ray])}
     result = []
     for pool in pools:
         rows = rows_by_pool.get(pool.pk, [])
         counts = Counter(r.state for r in rows)
+        cluster = clusters.get(pool.pk)
         result.append(
             {
                 "pool": pool,
+                "cluster": cluster,
+                "ray_node_count": len(cluster.nodes or []) if cluster else 0,
+                "ray_memory_gib": cluster.total_memory_bytes / 1024**3 if cluster else 0,
                 "capacity": _capacity(rows),
                 "state_counts": [(s, counts.get(s, 0)) for s in STATE_ORDER if counts.get(s)],
                 "attention": sum(
@@ -278,3 +284,146 @@ def nodes_for_action(*, pool: Pool, node_ids: list[int]) -> tuple[list[Node], li
     nodes = list(Node.objects.filter(pool=pool, pk__in=node_ids).select_related("pool").order_by("name"))
     found = {n.pk for n in nodes}
     return nodes, [i for i in node_ids if i not in found]
+
+
+# --- Ray cluster pools ------------------------------------------------------------------------------
+
+RAY_NODE_BADGES = {"ALIVE": "success", "DEAD": "danger"}
+# The probe gives up after raycluster.services.PROBE_TIMEOUT_SECONDS; a pending mark much older than
+# that was never picked up (no worker on the platform queue) and is shown so rather than polled forever.
+PROBE_REPORT_SECONDS = 180
+
+
+@dataclass(frozen=True)
+class RayNodeRow:
+    """One node of a Ray cluster as the last check found it (Ray owns it: the page only shows it)."""
+
+    node_id: str
+    address: str
+    is_head: bool
+    state: str
+    cpus: float
+    gpus: float
+    memory_bytes: int
+
+    @property
+    def short_id(self) -> str:
+        return self.node_id[:12]
+
+    @property
+    def badge(self) -> str:
+        return RAY_NODE_BADGES.get(self.state, "muted")
+
+    @property
+    def memory_gib(self) -> float:
+        return self.memory_bytes / 1024**3
+
+
+def _parse_time(value) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class RayPanel:
+    """What the page of a Ray pool shows about its cluster: health, nodes, limits, interpreter."""
+
+    pool: Pool
+    cluster: RayCluster
+    jobs: list[PoolActivity]
+    now: datetime
+
+    @property
+    def nodes(self) -> list[RayNodeRow]:
+        rows = [
+            RayNodeRow(
+                node_id=str(n.get("node_id", "")),
+                address=str(n.get("address", "")),
+                is_head=bool(n.get("is_head")),
+                state=str(n.get("state", "")),
+                cpus=float(n.get("cpus", 0)),
+                gpus=float(n.get("gpus", 0)),
+                memory_bytes=int(n.get("memory_bytes", 0)),
+            )
+            for n in self.cluster.nodes or []
+        ]
+        # The head first, then alive nodes, then by address: the order Ray lists them in varies.
+        return sorted(rows, key=lambda r: (not r.is_head, r.state != "ALIVE", r.address, r.node_id))
+
+    @property
+    def alive_count(self) -> int:
+        return len(self.cluster.alive_nodes)
+
+    @property
+    def total_memory_gib(self) -> float:
+        return self.cluster.total_memory_bytes / 1024**3
+
+    @property
+    def running(self) -> int:
+        """Jobs holding one of the pool's concurrent slots: handed to Ray (their task names the cluster)."""
+        return sum(1 for job in self.jobs if job.nodes)
+
+    @property
+    def waiting(self) -> int:
+        """Jobs still in the console's queue (not handed to Ray yet)."""
+        return sum(1 for job in self.jobs if not job.nodes)
+
+    @property
+    def at_cap(self) -> bool:
+        return self.running >= self.cluster.max_concurrent_jobs
+
+    @property
+    def pending_deadline(self) -> timedelta:
+        return timedelta(seconds=self.cluster.pending_deadline_seconds)
+
+    @property
+    def probe(self) -> dict:
+        return self.cluster.interpreter_probe or {}
+
+    @property
+    def probe_requested_at(self) -> datetime | None:
+        return _parse_time(self.probe.get("requested_at"))
+
+    @property
+    def probe_at(self) -> datetime | None:
+        return _parse_time(self.probe.get("at"))
+
+    @property
+    def probe_pending(self) -> bool:
+        """A check was asked for and has not reported yet (the panel polls faster meanwhile)."""
+        requested = self.probe_requested_at
+        return bool(self.probe.get("pending")) and (
+            requested is None or self.now - requested <= timedelta(seconds=PROBE_REPORT_SECONDS)
+        )
+
+    @property
+    def probe_lost(self) -> bool:
+        """A check was asked for long ago and never reported: no worker took it."""
+        return bool(self.probe.get("pending")) and not self.probe_pending
+
+    @property
+    def probe_done(self) -> bool:
+        return not self.probe.get("pending") and "ok" in self.probe
+
+    @property
+    def probe_for_other_interpreter(self) -> bool:
+        """The result is for the interpreter the pool had before an edit."""
+        checked = self.probe.get("interpreter")
+        return self.probe_done and bool(checked) and checked != self.cluster.interpreter
+
+    @property
+    def poll_seconds(self) -> int:
+        return 2 if self.probe_pending else 5
+
+
+def ray_cluster_of(pool: Pool) -> RayCluster:
+    cluster = RayCluster.objects.filter(pool=pool).first() if pool.is_ray else None
+    if cluster is None:
+        raise Http404("This pool is not backed by a Ray cluster.")
+    return cluster
+
+
+def ray_panel(*, pool: Pool, jobs: list[PoolActivity], now: datetime | None = None) -> RayPanel:
+    return RayPanel(pool=pool, cluster=ray_cluster_of(pool), jobs=jobs, now=now or timezone.now())

@@ -149,6 +149,13 @@ def _validate_spec(spec: NotebookSpec, *, actor, project) -> dict:
         errors["pool_id"].append(
             ValidationError(_("There is no node pool: ask an administrator to create one."), code="no_pool")
         )
+    elif pool.is_ray:
+        errors["pool_id"].append(
+            ValidationError(
+                _("Pool %(pool)s is a Ray cluster: notebooks run on pools of registered nodes.") % {"pool": pool.name},
+                code="ray_pool",
+            )
+        )
     if errors:
         raise ValidationError(dict(errors))
     return {"flavor": flavor, "image": image, "data_path": data_path, "pool": pool, "capacity": capacity}

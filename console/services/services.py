@@ -173,6 +173,13 @@ def _validate(spec: ServiceSpec, *, actor, project) -> dict:
         pool = Pool.objects.filter(is_default=True).first()
         if pool is None:
             add("pool_name", _("There is no node pool: ask an administrator to create one."), "unknown_pool")
+    if pool is not None and pool.is_ray:
+        add(
+            "pool_name",
+            _("Pool %(pool)s is a Ray cluster: service instances run on pools of registered nodes.")
+            % {"pool": pool.name},
+            "ray_pool",
+        )
     needed = 0
     if version is not None and "model_id" not in errors and flavor is not None:
         try:

@@ -302,3 +302,16 @@ def test_the_owner_sees_the_stop_warning_on_every_project_page(
     assert "Notebook warned stops automatically" in banner and "Renew 1 hour" in banner
     other = make_member(storage_project, "olga")
     assert "warned" not in client_for(other).get(f"/projects/{pid}/notebooks/warnings/").content.decode()
+
+
+def test_a_ray_pool_is_refused_for_notebooks(storage_project, member, image, node):
+    from console.nodepools.models import Pool, PoolKind
+
+    ray = Pool.objects.create(name="ray-pool", kind=PoolKind.RAY)
+    spec = NotebookSpec(name="nb", flavor_id=TEST_FLAVOR["flavor_id"], image_id=str(image.image_id), pool=ray)
+    with pytest.raises(ValidationError) as excinfo:
+        notebook_create(actor=member, project=storage_project, spec=spec)
+    assert excinfo.value.message_dict["pool_id"] == [
+        "Pool ray-pool is a Ray cluster: notebooks run on pools of registered nodes."
+    ]
+    assert not Notebook.objects.exists()

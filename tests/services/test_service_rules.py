@@ -290,3 +290,15 @@ def test_gateway_checks(api, member, storage_project, tiny_version, nodes, make_
     with pytest.raises(gateway.GatewayRefusal) as excinfo:
         gateway.ready_instances(service_id=sid, x_auth_token=api.token, api_key=None)
     assert excinfo.value.status == 409
+
+
+def test_a_ray_pool_is_refused_for_service_instances(member, storage_project, tiny_version, nodes):
+    from console.nodepools.models import Pool, PoolKind
+
+    ray = Pool.objects.create(name="ray-pool", kind=PoolKind.RAY)
+    with pytest.raises(ValidationError) as excinfo:
+        deploy(member, storage_project, tiny_version, pool=ray)
+    assert "Pool ray-pool is a Ray cluster: service instances run on pools of registered nodes." in refusal(
+        excinfo, "pool_name"
+    )
+    assert not Service.objects.exists()

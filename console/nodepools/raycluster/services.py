@@ -16,6 +16,7 @@ import shlex
 import time
 from urllib.parse import urlsplit
 
+from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -390,6 +391,26 @@ PROBE_CODE = (
     "import json, platform, sys; "
     "print('MA_PROBE ' + json.dumps({'executable': sys.executable, 'python_version': platform.python_version()}))"
 )
+
+
+PROBE_TASK = "console.nodepools.tasks.ray_interpreter_probe"
+
+
+def ray_interpreter_probe_request(*, cluster_id: int) -> None:
+    """Mark the interpreter check as pending and send it to the platform queue once committed.
+
+    The task replaces the mark with what it found; meanwhile the pool page shows the check as
+    running (and polls), instead of an old result for what may be another interpreter.
+    """
+    with transaction.atomic():
+        cluster = RayCluster.objects.select_for_update().get(pk=cluster_id)
+        cluster.interpreter_probe = {
+            "pending": True,
+            "requested_at": timezone.now().isoformat(),
+            "interpreter": cluster.interpreter,
+        }
+        cluster.save(update_fields=["interpreter_probe"])
+        transaction.on_commit(lambda: current_app.send_task(PROBE_TASK, args=[cluster_id], queue="platform"))
 
 
 def ray_interpreter_probe(*, cluster_id: int) -> dict:
