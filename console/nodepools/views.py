@@ -12,8 +12,9 @@ from console.core.forms import apply_validation_error
 from console.core.htmx import is_partial, redirect_after_post, render_page
 from console.nodepools import actions, selectors
 from console.nodepools.billing import node_billing
-from console.nodepools.forms import ConfirmForm, NodeBillingForm, PoolForm
+from console.nodepools.forms import ConfirmForm, NodeBillingForm, PoolForm, RayPoolForm
 from console.nodepools.models import Node
+from console.nodepools.raycluster import services as ray_services
 from console.nodepools.rules import Scope
 
 
@@ -43,8 +44,50 @@ def _pool_fields(form) -> dict:
 
 
 @site_admin_required
+def ray_pool_create(request):
+    form = RayPoolForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            pool = ray_services.ray_pool_create(actor=request.user, **form.service_fields())
+        except ValidationError as error:
+            apply_validation_error(form, error)
+        else:
+            # What the interpreter on the Ray nodes really is, found by a short Ray job (a few seconds).
+            ray_services.ray_interpreter_probe_request(cluster_id=pool.ray.pk)
+            messages.success(
+                request,
+                _("Ray cluster pool “%(name)s” created. Its interpreter is being checked with a short Ray job.")
+                % {"name": pool.name},
+            )
+            return redirect_after_post(request, "nodepools:pool_detail", pool_id=pool.pk)
+    return render_page(request, "nodepools/ray_pool_form.html", {"form": form}, fragment="ray-pool-form")
+
+
+def _ray_pool_edit(request, pool):
+    cluster = selectors.ray_cluster_of(pool)
+    form = RayPoolForm(request.POST or None, initial=RayPoolForm.initial_for(pool, cluster), cluster=cluster)
+    if request.method == "POST" and form.is_valid():
+        try:
+            ray_services.ray_pool_update(actor=request.user, pool=pool, **form.service_fields())
+        except ValidationError as error:
+            apply_validation_error(form, error)
+        else:
+            saved = selectors.ray_cluster_of(pool)
+            if (saved.interpreter, saved.address) != (cluster.interpreter, cluster.address):
+                # Another interpreter, or another cluster: what the last check found no longer holds.
+                ray_services.ray_interpreter_probe_request(cluster_id=saved.pk)
+            messages.success(request, _("Pool “%(name)s” updated.") % {"name": pool.name})
+            return redirect_after_post(request, "nodepools:pool_detail", pool_id=pool.pk)
+    return render_page(
+        request, "nodepools/ray_pool_form.html", {"form": form, "pool": pool}, fragment="ray-pool-form"
+    )
+
+
+@site_admin_required
 def pool_edit(request, pool_id):
     pool = selectors.pool_get(pool_id=pool_id)
+    if pool.is_ray:
+        return _ray_pool_edit(request, pool)
     initial = {
         "description": pool.description,
         "billing_mode": pool.billing_mode,
@@ -67,12 +110,50 @@ def pool_edit(request, pool_id):
 @site_admin_required
 def pool_detail(request, pool_id):
     pool = selectors.pool_get(pool_id=pool_id)
-    return render_page(
-        request,
-        "nodepools/pool_detail.html",
-        {"page": selectors.pool_page(pool=pool), "pool": pool, "delete_form": ConfirmForm(prefix="pool")},
-        fragment="node-section",
-    )
+    return _render_detail(request, pool)
+
+
+def _render_detail(request, pool):
+    page = selectors.pool_page(pool=pool)
+    context = {"page": page, "pool": pool, "delete_form": ConfirmForm(prefix="pool")}
+    if pool.is_ray:
+        # A Ray pool's page polls this section: the cluster's health, nodes, limits and interpreter.
+        context["ray"] = selectors.ray_panel(pool=pool, jobs=page.jobs)
+        return render_page(request, "nodepools/pool_detail.html", context, fragment="ray-section")
+    return render_page(request, "nodepools/pool_detail.html", context, fragment="node-section")
+
+
+@require_POST
+@site_admin_required
+def ray_cluster_check(request, pool_id):
+    """Check now: ask the head for its version and nodes (beat does it every few seconds anyway)."""
+    pool = selectors.pool_get(pool_id=pool_id)
+    cluster = selectors.ray_cluster_of(pool)
+    cluster = ray_services.ray_cluster_refresh(cluster_id=cluster.pk)
+    if is_partial(request):
+        return _render_detail(request, pool)
+    if cluster.reachable:
+        messages.success(request, _("The Ray cluster of pool “%(name)s” answered.") % {"name": pool.name})
+    else:
+        messages.error(
+            request,
+            _("The Ray cluster of pool “%(name)s” is unreachable: %(reason)s")
+            % {"name": pool.name, "reason": cluster.message},
+        )
+    return redirect("nodepools:pool_detail", pool_id=pool.pk)
+
+
+@require_POST
+@site_admin_required
+def ray_interpreter_check(request, pool_id):
+    """Check interpreter: a short Ray job runs the pool's interpreter (on the platform queue)."""
+    pool = selectors.pool_get(pool_id=pool_id)
+    cluster = selectors.ray_cluster_of(pool)
+    ray_services.ray_interpreter_probe_request(cluster_id=cluster.pk)
+    if is_partial(request):
+        return _render_detail(request, pool)
+    messages.info(request, _("The interpreter is being checked with a short Ray job."))
+    return redirect("nodepools:pool_detail", pool_id=pool.pk)
 
 
 @require_POST

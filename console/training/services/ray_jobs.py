@@ -32,7 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from console.nodepools.models import Pool, PoolKind, RayCluster
-from console.nodepools.raycluster.client import RayError, RayJob, RayUnreachable
+from console.nodepools.raycluster.client import RayClient, RayError, RayJob, RayUnreachable
 from console.nodepools.raycluster.services import client_for, mark_reachable, mark_unreachable
 from console.training.models import EventKind, JobEvent, TaskLogChunk, TrainingJob, TrainingTask
 from console.training.phases import (
@@ -169,8 +169,8 @@ def ray_submit(*, task_id: int) -> str:
     # Written before the POST: a worker killed after it leaves the id findable by the next attempt.
     TrainingTask.objects.filter(pk=task.pk, status=TaskStatus.ASSIGNED).update(ray_submission_id=submission_id)
     task.ray_submission_id = submission_id
-    try:
-        with client_for(cluster) as client:
+    with client_for(cluster) as client:
+        try:
             ray_job = client.find_job(submission_id)
             adopted = ray_job is not None
             if ray_job is None:
@@ -181,25 +181,30 @@ def ray_submit(*, task_id: int) -> str:
                     entrypoint=entrypoint_for(task, cluster),
                     body=_submit_body(task, working_dir),
                 )
-    except RayUnreachable as error:
-        mark_unreachable(cluster_id=cluster.pk, message=str(error))
-        TrainingJob.objects.filter(pk=job.pk, phase=Phase.PENDING).update(
-            phase_reason=_("The Ray head of pool %(pool)s did not answer (%(why)s): submitting again shortly.")
-            % {"pool": cluster.pool.name, "why": error}
+        except RayUnreachable as error:
+            mark_unreachable(cluster_id=cluster.pk, message=str(error))
+            TrainingJob.objects.filter(pk=job.pk, phase=Phase.PENDING).update(
+                phase_reason=_("The Ray head of pool %(pool)s did not answer (%(why)s): submitting again shortly.")
+                % {"pool": cluster.pool.name, "why": error}
+            )
+            return "unreachable"
+        except RayError as error:
+            reason = _("The Ray cluster of pool %(pool)s refused the job: %(why)s")
+            _fail(task, reason % {"pool": cluster.pool.name, "why": error})
+            return "refused"
+        mark_reachable(cluster_id=cluster.pk)
+        now = timezone.now()
+        started = TrainingTask.objects.filter(pk=task.pk, status=TaskStatus.ASSIGNED).update(
+            status=TaskStatus.STARTING,
+            started_at=now,
+            heartbeat_at=now,
+            ray_submitted_at=now,
+            ray_status=ray_job.status,
         )
-        return "unreachable"
-    except RayError as error:
-        _fail(
-            task,
-            _("The Ray cluster of pool %(pool)s refused the job: %(why)s") % {"pool": cluster.pool.name, "why": error},
-        )
-        return "refused"
-    mark_reachable(cluster_id=cluster.pk)
-    now = timezone.now()
-    started = TrainingTask.objects.filter(pk=task.pk, status=TaskStatus.ASSIGNED).update(
-        status=TaskStatus.STARTING, started_at=now, heartbeat_at=now, ray_submitted_at=now, ray_status=ray_job.status
-    )
-    if started:
+        if not started:
+            # Stopped while we submitted: Ray must not run it.
+            _stop_quietly(client, submission_id)
+            return "stopped meanwhile"
         message = (
             _("%(task)s: found already submitted to Ray as %(id)s (an earlier attempt got through).")
             if adopted
@@ -209,10 +214,7 @@ def ray_submit(*, task_id: int) -> str:
         TrainingJob.objects.filter(pk=job.pk, phase=Phase.PENDING).update(
             phase_reason=_("Ray: %(message)s") % {"message": ray_job.message or ray_job.status}
         )
-    else:
-        # Stopped while we submitted: Ray must not run it.
-        _stop_quietly(cluster, submission_id)
-    _apply_statuses(cluster, {task.pk: ray_job}, now=now)
+        _apply_statuses(cluster, client, {task.pk: ray_job}, now=now)
     return "adopted" if adopted else "submitted"
 
 
@@ -247,10 +249,9 @@ def _fail(task: TrainingTask, message: str) -> None:
     reconcile_jobs(job_ids=[task.job_id])
 
 
-def _stop_quietly(cluster: RayCluster, submission_id: str) -> None:
+def _stop_quietly(client: RayClient, submission_id: str) -> None:
     try:
-        with client_for(cluster) as client:
-            client.stop(submission_id)
+        client.stop(submission_id)
     except RayError as error:
         logger.warning("could not stop Ray job %s: %s", submission_id, error)
 
@@ -311,29 +312,27 @@ def _poll_pool(cluster: RayCluster, *, now) -> Counter:
     resubmit = [t["pk"] for t in tasks if t["status"] == TaskStatus.ASSIGNED and t["assigned_at"] < stale]
     submitted = {t["pk"]: t["ray_submission_id"] for t in tasks if t["status"] in SUBMITTED_STATUSES}
     if submitted:
-        try:
-            with client_for(cluster) as client:
+        with client_for(cluster) as client:
+            try:
                 ours = {
                     job.submission_id: job
                     for job in client.jobs()
                     if job.submission_id.startswith(settings.RAY_SUBMISSION_PREFIX)
                 }
-                by_task = {}
-                for task_id, submission_id in submitted.items():
-                    found = ours.get(submission_id)
-                    if found is None:
-                        # Not in the list: ask once more before calling it lost (cheap, and rare).
-                        found = client.find_job(submission_id)
-                    by_task[task_id] = found
-        except RayError as error:
-            # Down, or answering nonsense: the jobs keep their last known state; the pool says why.
-            mark_unreachable(cluster_id=cluster.pk, message=str(error))
-            counts["unreachable"] += 1
-            return counts
-        mark_reachable(cluster_id=cluster.pk)
-        counts += _apply_statuses(cluster, by_task, now=now)
-        counts["logs"] += _fetch_logs(cluster, now=now)
-        counts["stops"] += _repeat_stops(cluster)
+                # Not in the list: ask once more before calling it lost (cheap, and rare).
+                by_task = {
+                    task_id: ours.get(submission_id) or client.find_job(submission_id)
+                    for task_id, submission_id in submitted.items()
+                }
+            except RayError as error:
+                # Down, or answering nonsense: the jobs keep their last known state; the pool says why.
+                mark_unreachable(cluster_id=cluster.pk, message=str(error))
+                counts["unreachable"] += 1
+                return counts
+            mark_reachable(cluster_id=cluster.pk)
+            counts += _apply_statuses(cluster, client, by_task, now=now)
+            counts["logs"] += _fetch_logs(cluster, client, now=now)
+            counts["stops"] += _repeat_stops(cluster, client)
     if resubmit:
         TrainingTask.objects.filter(pk__in=resubmit, status=TaskStatus.ASSIGNED).update(assigned_at=now)
         dispatch_submissions(resubmit)
@@ -349,7 +348,7 @@ def _ms(value: int | None) -> datetime | None:
     return datetime.fromtimestamp(value / 1000, tz=UTC) if value else None
 
 
-def _apply_statuses(cluster: RayCluster, by_task: dict[int, RayJob | None], *, now) -> Counter:
+def _apply_statuses(cluster: RayCluster, client: RayClient, by_task: dict[int, RayJob | None], *, now) -> Counter:
     """Ray's status → the task's, each update conditional on the status it expects."""
     counts: Counter = Counter()
     if not by_task:
@@ -378,7 +377,7 @@ def _apply_statuses(cluster: RayCluster, by_task: dict[int, RayJob | None], *, n
                 touched.add(task.job_id)
             continue
         if ray_job.is_terminal:
-            _fetch_task_log(cluster, task, now=now, final=True)
+            _fetch_task_log(client, task, now=now, final=True)
             status, message, exit_code = _outcome(task, ray_job)
             if mine.update(
                 status=status,
@@ -404,7 +403,7 @@ def _apply_statuses(cluster: RayCluster, by_task: dict[int, RayJob | None], *, n
                 touched.add(task.job_id)
             continue
         if ray_job.status == "PENDING" and task.ray_submitted_at and now - task.ray_submitted_at > deadline:
-            _stop_quietly(cluster, task.ray_submission_id)
+            _stop_quietly(client, task.ray_submission_id)
             message = _("Ray did not start the job within %(seconds)s s (the pool's pending deadline): %(why)s") % {
                 "seconds": cluster.pending_deadline_seconds,
                 "why": ray_job.message or "PENDING",
@@ -450,37 +449,36 @@ def _event(task: TrainingTask, kind: str, message: str, now) -> None:
     JobEvent.objects.create(job_id=task.job_id, at=now, kind=kind, message=message, task_name=task.name)
 
 
-def _repeat_stops(cluster: RayCluster) -> int:
+def _repeat_stops(cluster: RayCluster, client: RayClient) -> int:
     ids = list(
         TrainingTask.objects.filter(
             job__pool_id=cluster.pool_id, executor=Executor.RAY, status__in=SUBMITTED_STATUSES, stop_requested=True
         ).values_list("ray_submission_id", flat=True)
     )
     for submission_id in ids:
-        _stop_quietly(cluster, submission_id)
+        _stop_quietly(client, submission_id)
     return len(ids)
 
 
 # --- logs -----------------------------------------------------------------------------------------
 
 
-def _fetch_logs(cluster: RayCluster, *, now) -> int:
+def _fetch_logs(cluster: RayCluster, client: RayClient, *, now) -> int:
     """New log text of the running tasks that waited longest, at most RAY_LOG_JOBS_PER_CYCLE of them."""
     tasks = list(
         TrainingTask.objects.select_related("job")
         .filter(job__pool_id=cluster.pool_id, executor=Executor.RAY, status=TaskStatus.RUNNING, log_truncated=False)
         .order_by(F("ray_logs_at").asc(nulls_first=True))[: settings.RAY_LOG_JOBS_PER_CYCLE]
     )
-    return sum(_fetch_task_log(cluster, task, now=now) for task in tasks)
+    return sum(_fetch_task_log(client, task, now=now) for task in tasks)
 
 
-def _fetch_task_log(cluster: RayCluster, task: TrainingTask, *, now, final: bool = False) -> int:
+def _fetch_task_log(client: RayClient, task: TrainingTask, *, now, final: bool = False) -> int:
     """Append what Ray's log has beyond the stored offset (bounded per cycle; all of it when final)."""
     if task.log_truncated:
         return 0
     try:
-        with client_for(cluster) as client:
-            text = client.logs(task.ray_submission_id)
+        text = client.logs(task.ray_submission_id)
     except RayError as error:
         logger.info("logs of Ray job %s: %s", task.ray_submission_id, error)
         return 0
