@@ -18,10 +18,10 @@ from django.utils import timezone
 from console.core.health import workers_observed
 from console.core.models import ServiceHeartbeat
 from console.nodepools.billing import BillingView, node_billing
-from console.nodepools.models import Node, Pool
+from console.nodepools.models import Node, Pool, RayCluster
 from console.nodepools.workloads.registry import occupants_by_node
 from console.training.models import TaskMetricSample, TrainingJob, TrainingTask
-from console.training.phases import OCCUPYING_STATUSES, Phase
+from console.training.phases import OCCUPYING_STATUSES, Executor, Phase
 
 QUEUE_SHOWN_PER_POOL = 10
 SAMPLE_FIELDS = ("at", "cpu_usage", "mem_bytes", "gpu_util", "gpu_mem_usage")
@@ -47,6 +47,9 @@ class PoolQueue:
     live_nodes: int
     waiting_total: int = 0
     waiting: list[dict] = field(default_factory=list)  # [{"job", "position"}]
+    # A Ray pool: its cluster (health, nodes as Ray reports them) and the tasks Ray runs for it.
+    ray: RayCluster | None = None
+    on_ray: list[TrainingTask] = field(default_factory=list)
 
 
 def _latest_samples(node_ids: list[int]) -> dict[int, list[dict]]:
@@ -103,6 +106,14 @@ def node_uses(*, now: datetime) -> list[NodeUse]:
 def pool_queues(nodes: list[NodeUse]) -> list[PoolQueue]:
     """Each pool with its waiting jobs in the scheduler's order (created_at, id), the first few named."""
     pools = {pool.pk: PoolQueue(pool=pool, nodes=0, live_nodes=0) for pool in Pool.objects.order_by("name")}
+    for cluster in RayCluster.objects.filter(pool_id__in=list(pools)):
+        pools[cluster.pool_id].ray = cluster
+    on_ray = TrainingTask.objects.filter(executor=Executor.RAY, status__in=OCCUPYING_STATUSES).select_related(
+        "job", "job__project"
+    )
+    for task in on_ray.order_by("job__created_at", "pk"):
+        if task.job.pool_id in pools:
+            pools[task.job.pool_id].on_ray.append(task)
     for row in nodes:
         queue = pools.get(row.node.pool_id)
         if queue:

@@ -394,3 +394,14 @@ def test_ray_tasks_are_never_marked_lost_by_the_runner_heartbeat_rule(
     reconcile_jobs()
     assert TrainingTask.objects.get(pk=task.pk).status == TaskStatus.STARTING
     assert TrainingTask.objects.get(pk=task.pk).executor == Executor.RAY
+
+
+def test_the_operations_view_shows_a_ray_pools_health_and_the_jobs_ray_runs(
+    ray_pool, fake_ray, storage_project, member, algorithm, bucket_name, client_for, site_admin
+):
+    job, _task = submitted_job(storage_project, member, algorithm, bucket_name, ray_pool, "on-ray")
+    waiting = new_job(storage_project, member, algorithm, bucket_name, ray_pool, "in-line")
+    TrainingJob.objects.filter(pk=waiting.pk).update(phase=Phase.PENDING, phase_reason="Pool ray-fake runs 1 Ray jobs")
+    page = client_for(site_admin).get("/admin/operations/").content.decode()
+    assert 'data-ray-pool="ray-fake"' in page and "Reachable" in page
+    assert 'data-on-ray="on-ray"' in page and 'data-waiting-job="in-line"' in page
