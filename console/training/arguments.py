@@ -10,6 +10,9 @@ from __future__ import annotations
 from console.training import params
 from console.training.models import TrainingJob, TrainingTask
 
+# A script logs a scalar with one stdout line: MA_METRIC {"step": 10, "loss": 0.52, "accuracy": 0.81}
+# (see examples/README.md), on any executor.
+METRIC_PREFIX = "MA_METRIC "
 # TensorBoard event files a script writes here ($MA_TENSORBOARD_DIR) are read as its scalars.
 TENSORBOARD_DIR = "tb"
 

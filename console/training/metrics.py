@@ -15,6 +15,7 @@ import math
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.db import transaction
 
 from console.training.models import TaskScalar, TaskScalarSeries, TrainingJob, TrainingTask
 
@@ -216,3 +217,45 @@ def points_csv(points):
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+@transaction.atomic
+def scalars_store(*, task_id: int, points: list[dict]) -> None:
+    """Store points of one task and keep its per-name summary rows (last / min / max) in step."""
+    TaskScalar.objects.bulk_create(TaskScalar(task_id=task_id, **point) for point in points)
+    by_name: dict[str, list[dict]] = {}
+    for point in points:
+        by_name.setdefault(point["name"], []).append(point)
+    existing = {s.name: s for s in TaskScalarSeries.objects.filter(task_id=task_id, name__in=list(by_name))}
+    changed = []
+    for name, items in by_name.items():
+        series = existing.get(name)
+        last = max(items, key=lambda p: p["step"])  # in arrival order on a tie: the later one
+        values = [p["value"] for p in items]
+        if series is None:
+            series = TaskScalarSeries(
+                task_id=task_id,
+                name=name,
+                points=0,
+                last_step=last["step"],
+                last_value=last["value"],
+                last_wall_time=last["wall_time"],
+                min_value=min(values),
+                max_value=max(values),
+            )
+        elif last["step"] >= series.last_step:
+            series.last_step, series.last_value, series.last_wall_time = (
+                last["step"],
+                last["value"],
+                last["wall_time"],
+            )
+        series.points += len(items)
+        series.min_value = min(series.min_value, *values)
+        series.max_value = max(series.max_value, *values)
+        changed.append(series)
+    TaskScalarSeries.objects.bulk_create(
+        changed,
+        update_conflicts=True,
+        unique_fields=["task", "name"],
+        update_fields=["points", "last_step", "last_value", "last_wall_time", "min_value", "max_value"],
+    )

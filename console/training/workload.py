@@ -19,7 +19,6 @@ from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Count, Prefetch, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -45,17 +44,15 @@ from console.storage import gate
 from console.storage.backends import StorageError
 from console.storage.paths import ObsPath, PathError, folder_key
 from console.training import params
-from console.training.arguments import TENSORBOARD_DIR, training_arguments, training_env
+from console.training.arguments import METRIC_PREFIX, TENSORBOARD_DIR, training_arguments, training_env
 from console.training.engines import EngineProbeError, current_os_user, identity_for, probe_interpreter
-from console.training.metrics import scalar_cap, scalar_name_cap
+from console.training.metrics import scalar_cap, scalar_name_cap, scalars_store
 from console.training.models import (
     EventKind,
     JobEvent,
     NodeEngine,
     TaskLogChunk,
     TaskMetricSample,
-    TaskScalar,
-    TaskScalarSeries,
     TrainingJob,
     TrainingTask,
 )
@@ -74,9 +71,7 @@ from console.training.services.reconcile import reconcile_jobs
 KIND = WORKLOAD_KIND
 logger = logging.getLogger("console.training.workload")
 RENDEZVOUS_TIMEOUT = 120
-# A script logs a scalar with one stdout line: MA_METRIC {"step": 10, "loss": 0.52, "accuracy": 0.81}
-# (see examples/README.md); TensorBoard event files go under $MA_TENSORBOARD_DIR, an output folder or ./runs.
-METRIC_PREFIX = "MA_METRIC "
+# TensorBoard event files go under $MA_TENSORBOARD_DIR, an output folder or ./runs (MA_METRIC lines: arguments.py).
 
 
 class TrainingTaskRun(WorkloadRun):
@@ -127,45 +122,8 @@ class TrainingTaskRun(WorkloadRun):
     def store_samples(self, samples: list[dict]) -> None:
         TaskMetricSample.objects.bulk_create(TaskMetricSample(task_id=self.task.pk, **sample) for sample in samples)
 
-    @transaction.atomic
     def store_scalars(self, points: list[dict]) -> None:
-        TaskScalar.objects.bulk_create(TaskScalar(task_id=self.task.pk, **point) for point in points)
-        by_name: dict[str, list[dict]] = {}
-        for point in points:
-            by_name.setdefault(point["name"], []).append(point)
-        existing = {s.name: s for s in TaskScalarSeries.objects.filter(task_id=self.task.pk, name__in=list(by_name))}
-        changed = []
-        for name, items in by_name.items():
-            series = existing.get(name)
-            last = max(items, key=lambda p: p["step"])  # in arrival order on a tie: the later one
-            values = [p["value"] for p in items]
-            if series is None:
-                series = TaskScalarSeries(
-                    task_id=self.task.pk,
-                    name=name,
-                    points=0,
-                    last_step=last["step"],
-                    last_value=last["value"],
-                    last_wall_time=last["wall_time"],
-                    min_value=min(values),
-                    max_value=max(values),
-                )
-            elif last["step"] >= series.last_step:
-                series.last_step, series.last_value, series.last_wall_time = (
-                    last["step"],
-                    last["value"],
-                    last["wall_time"],
-                )
-            series.points += len(items)
-            series.min_value = min(series.min_value, *values)
-            series.max_value = max(series.max_value, *values)
-            changed.append(series)
-        TaskScalarSeries.objects.bulk_create(
-            changed,
-            update_conflicts=True,
-            unique_fields=["task", "name"],
-            update_fields=["points", "last_step", "last_value", "last_wall_time", "min_value", "max_value"],
-        )
+        scalars_store(task_id=self.task.pk, points=points)
 
     def event(self, kind: str, message: str) -> None:
         JobEvent.objects.create(job_id=self.job.pk, at=timezone.now(), kind=kind, message=message, task_name=self.name)

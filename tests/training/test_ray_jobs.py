@@ -21,7 +21,7 @@ from django.utils import timezone
 from console.nodepools.models import Pool, RayCluster
 from console.nodepools.raycluster.client import RayClient, RayNotRay, RayUnreachable, RayUnsupported, normalise_address
 from console.nodepools.raycluster.services import ray_pool_create, ray_pool_update
-from console.training.models import TaskLogChunk, TrainingJob, TrainingTask
+from console.training.models import TaskLogChunk, TaskScalar, TaskScalarSeries, TrainingJob, TrainingTask
 from console.training.phases import Executor, Phase, SecondaryPhase, TaskStatus
 from console.training.ray_bootstrap import BOOTSTRAP_FILE, task_for_credential
 from console.training.services import training_job_stop
@@ -313,6 +313,22 @@ def test_logs_are_appended_from_an_offset_whole_lines_only_bounded_and_without_t
     stored = "".join(TaskLogChunk.objects.filter(task=task).order_by("seq").values_list("text", flat=True))
     assert stored.endswith("\nepoch 1\nepoch 2\n") and stored.count("epoch 2") == 1
     assert "SECRET" not in stored
+
+
+def test_metric_lines_in_a_ray_log_become_the_jobs_scalars(
+    ray_pool, fake_ray, storage_project, member, algorithm, bucket_name
+):
+    job, task = submitted_job(storage_project, member, algorithm, bucket_name, ray_pool, "scalars")
+    fake_ray.set_status(task.ray_submission_id, "RUNNING")
+    fake_ray.append_log(task.ray_submission_id, 'MA_METRIC {"step": 1, "loss": 0.9}\nMA_METRIC {"loss": 0.5}\n')
+    ray_poll_cycle()
+    ray_poll_cycle()
+    fake_ray.append_log(task.ray_submission_id, 'MA_METRIC {"step": 5, "loss": "x", "acc": 0.7}\n')
+    ray_poll_cycle()
+    points = list(TaskScalar.objects.filter(task=task).order_by("name", "step").values_list("name", "step", "value"))
+    assert points == [("acc", 5, 0.7), ("loss", 1, 0.9), ("loss", 2, 0.5)]
+    series = TaskScalarSeries.objects.get(task=task, name="loss")
+    assert (series.points, series.last_step, series.min_value) == (2, 2, 0.5)
 
 
 def test_a_head_that_forgot_the_job_makes_it_lost_and_a_silent_head_changes_nothing(

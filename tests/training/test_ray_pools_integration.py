@@ -23,7 +23,7 @@ import pytest
 from console.nodepools.models import RayCluster
 from console.nodepools.raycluster.client import RayClient
 from console.nodepools.raycluster.services import ray_pool_create
-from console.training.models import JobEvent, TrainingTask
+from console.training.models import JobEvent, TaskScalarSeries, TrainingTask
 from console.training.phases import Executor, Phase, SecondaryPhase, TaskStatus
 from console.training.services import training_job_stop
 from tests.training.conftest import FAST, wait_for
@@ -153,6 +153,7 @@ def test_a_ray_pool_shows_its_nodes_and_runs_the_tiny_example_with_outputs_and_l
     exported = list((examples_in_bucket / "logs").glob(f"modelarts-job-{job.uuid}-worker-0.log"))
     assert exported and "MA_METRIC" in exported[0].read_text()
     assert len(ray_jobs_of(ray_head, job)) == 1
+    assert TaskScalarSeries.objects.get(task=task, name="loss").points == 3  # the MA_METRIC lines, charted
     kinds = list(JobEvent.objects.filter(job=job).values_list("kind", flat=True))
     assert "finished" in kinds and "log_export" in kinds
 

@@ -165,9 +165,7 @@ class RayClient:
     def _json(self, response: httpx.Response, what: str):
         if response.status_code in (502, 503, 504):
             # A proxy or load balancer in front of a head that is down.
-            raise RayUnreachable(
-                f"The Ray head at {self.address} is not answering ({response.status_code} to {what})."
-            )
+            raise RayUnreachable(f"The Ray head at {self.address} is not answering ({response.status_code} to {what}).")
         if response.status_code in (401, 403):
             raise RayError(
                 f"The Ray head at {self.address} refused {what} ({response.status_code}): check the auth header."

@@ -34,7 +34,10 @@ from django.utils.translation import gettext as _
 from console.nodepools.models import Pool, PoolKind, RayCluster
 from console.nodepools.raycluster.client import RayClient, RayError, RayJob, RayUnreachable
 from console.nodepools.raycluster.services import client_for, mark_reachable, mark_unreachable
-from console.training.models import EventKind, JobEvent, TaskLogChunk, TrainingJob, TrainingTask
+from console.nodepools.workloads.scalars import ScalarReader
+from console.training.arguments import METRIC_PREFIX
+from console.training.metrics import scalar_cap, scalar_name_cap, scalars_store
+from console.training.models import EventKind, JobEvent, TaskLogChunk, TaskScalarSeries, TrainingJob, TrainingTask
 from console.training.phases import (
     OCCUPYING_STATUSES,
     Executor,
@@ -499,6 +502,7 @@ def _fetch_task_log(client: RayClient, task: TrainingTask, *, now, final: bool =
     if not piece and not truncated:
         TrainingTask.objects.filter(pk=task.pk).update(ray_logs_at=now)
         return 0
+    _store_metric_lines(task, piece)
     stored = mask_credentials(piece)
     for secret in secrets_of(task):
         stored = stored.replace(secret, "******")
@@ -515,3 +519,20 @@ def _fetch_task_log(client: RayClient, task: TrainingTask, *, now, final: bool =
         )
     task.log_seq, task.ray_log_offset = seq, offset + len(piece)
     return 1
+
+
+def _store_metric_lines(task: TrainingTask, text: str) -> None:
+    """``MA_METRIC {...}`` lines of the log become the job's scalars, as on the console's nodes
+    (same reader, same caps: the job's points so far count against them)."""
+    if METRIC_PREFIX not in text:
+        return
+    series = list(TaskScalarSeries.objects.filter(task__job_id=task.job_id).values("name", "points", "last_step"))
+    reader = ScalarReader(prefix=METRIC_PREFIX, cap=scalar_cap(), name_cap=scalar_name_cap(), who=task.name)
+    reader.names = {row["name"] for row in series}
+    reader.accepted = sum(row["points"] for row in series)
+    reader.last_step = max((row["last_step"] for row in series), default=-1)
+    for line in text.splitlines():
+        reader.feed_line(line)
+    points, _problems = reader.drain()
+    if points:
+        scalars_store(task_id=task.pk, points=points)
