@@ -232,6 +232,7 @@ _JOB_CODES = {
     "unknown_flavor": "ModelArts.1001",
     "no_capacity": "ModelArts.1012",
     "over_capacity": "ModelArts.1012",
+    "ray_multi_node": "ModelArts.1012",
 }
 
 

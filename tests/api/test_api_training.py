@@ -709,3 +709,27 @@ def test_an_unknown_pool_is_refused(member_api, storage_project, job_body):
     job_body["spec"]["resource"]["pool_id"] = "gpu-pool"
     assert_error(member_api.post(v2(storage_project, "training-jobs"), job_body), 400, "ModelArts.1011", "gpu-pool")
     assert not TrainingJob.objects.exists()
+
+
+def test_a_job_names_a_ray_pool_by_pool_id_and_a_multi_node_one_is_refused(
+    member_api, storage_project, job_body, site_admin
+):
+    from console.nodepools.raycluster.services import ray_pool_create
+    from console.training.phases import Executor
+    from tests.fake_ray import FakeRay
+
+    fake = FakeRay(cpus=16, memory_gb=64)
+    try:
+        ray_pool_create(actor=site_admin, name="ray-api", address=fake.address, interpreter="/opt/venv/bin/python",
+                        console_url="http://console.example:8000")  # fmt: skip
+        job_body["spec"]["resource"]["pool_id"] = "ray-api"
+        job_body["spec"]["resource"]["node_count"] = 2
+        assert_error(member_api.post(v2(storage_project, "training-jobs"), job_body), 409, "ModelArts.1012", "Ray")
+        assert not TrainingJob.objects.exists()
+        job_body["spec"]["resource"]["node_count"] = 1
+        response = member_api.post(v2(storage_project, "training-jobs"), job_body)
+        assert response.status_code == 201, response.content
+        job = TrainingJob.objects.get()
+        assert job.pool.name == "ray-api" and job.tasks.get().executor == Executor.RAY
+    finally:
+        fake.close()
