@@ -24,6 +24,7 @@ from console.nodepools.raycluster.services import ray_pool_create, ray_pool_upda
 from console.training.models import TaskLogChunk, TaskScalar, TaskScalarSeries, TrainingJob, TrainingTask
 from console.training.phases import Executor, Phase, SecondaryPhase, TaskStatus
 from console.training.ray_bootstrap import BOOTSTRAP_FILE, task_for_credential
+from console.training.selectors import task_metrics
 from console.training.services import training_job_stop
 from console.training.services.catalog import flavor_max_num
 from console.training.services.ray_jobs import (
@@ -271,6 +272,10 @@ def test_the_poller_follows_ray_to_running_and_completed_keeping_only_its_own_jo
     ray_poll_cycle()
     job.refresh_from_db()
     assert job.phase == Phase.RUNNING and job.start_time is not None
+    ray_poll_cycle()
+    # Ray reports no resource use per job: the seed's −1, one sample per cycle while it runs.
+    metrics = {m["metric"]: m["value"] for m in task_metrics(TrainingTask.objects.get(pk=task.pk))["metrics"]}
+    assert metrics["cpuUsage"] == [-1] and metrics["memUsage"] == [-1]
     fake_ray.set_status(task.ray_submission_id, "SUCCEEDED", driver_exit_code=0, end_time=1_700_000_100_000)
     ray_poll_cycle()
     job.refresh_from_db()

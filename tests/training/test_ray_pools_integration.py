@@ -7,6 +7,7 @@ The head-restart test is last: it restarts the shared head.
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -22,7 +23,7 @@ import pytest
 
 from console.nodepools.models import RayCluster
 from console.nodepools.raycluster.client import RayClient
-from console.nodepools.raycluster.services import ray_pool_create
+from console.nodepools.raycluster.services import ray_interpreter_probe, ray_pool_create
 from console.training.models import JobEvent, TaskScalarSeries, TrainingTask
 from console.training.phases import Executor, Phase, SecondaryPhase, TaskStatus
 from console.training.services import training_job_stop
@@ -135,6 +136,13 @@ def test_a_ray_pool_shows_its_nodes_and_runs_the_tiny_example_with_outputs_and_l
     assert cluster.reachable and cluster.ray_version.startswith("2.")
     assert [n["cpus"] for n in cluster.nodes] == [4.0] and cluster.nodes[0]["is_head"]
     platform_worker()
+    # What the interpreter probe (a short Ray job) finds: this Python; and a path that is none.
+    found = ray_interpreter_probe(cluster_id=cluster.pk)
+    assert found["ok"] and found["python_version"] == platform.python_version(), found
+    RayCluster.objects.filter(pk=cluster.pk).update(interpreter="/nonexistent/bin/python")
+    found = ray_interpreter_probe(cluster_id=cluster.pk)
+    assert not found["ok"] and "exit code 127" in found["message"], found
+    RayCluster.objects.filter(pk=cluster.pk).update(interpreter=sys.executable)
     algorithm = tiny_algorithm(storage_project, member, bucket_name, local_engine)
     job = submit(
         storage_project, member, algorithm, bucket_name, "ray-tiny",

@@ -37,7 +37,15 @@ from console.nodepools.raycluster.services import client_for, mark_reachable, ma
 from console.nodepools.workloads.scalars import ScalarReader
 from console.training.arguments import METRIC_PREFIX
 from console.training.metrics import scalar_cap, scalar_name_cap, scalars_store
-from console.training.models import EventKind, JobEvent, TaskLogChunk, TaskScalarSeries, TrainingJob, TrainingTask
+from console.training.models import (
+    EventKind,
+    JobEvent,
+    TaskLogChunk,
+    TaskMetricSample,
+    TaskScalarSeries,
+    TrainingJob,
+    TrainingTask,
+)
 from console.training.phases import (
     OCCUPYING_STATUSES,
     Executor,
@@ -422,6 +430,9 @@ def _apply_statuses(cluster: RayCluster, client: RayClient, by_task: dict[int, R
     # The common case, whatever the number of jobs: one UPDATE per Ray status and per PENDING reason.
     for status, ids in unchanged.items():
         TrainingTask.objects.filter(pk__in=ids).update(heartbeat_at=now, ray_status=status)
+    # Ray's Jobs API reports no CPU, memory or GPU use per job: each cycle records that as −1,
+    # the seed's "no data", so the metrics API and charts say so instead of staying silent.
+    TaskMetricSample.objects.bulk_create(TaskMetricSample(task_id=pk, at=now) for pk in unchanged.get("RUNNING", []))
     for reason, job_ids in pending_reasons.items():
         TrainingJob.objects.filter(pk__in=job_ids, phase=Phase.PENDING).exclude(phase_reason=reason).update(
             phase_reason=reason
