@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.http import Http404
 from django.utils import timezone
+from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 
 from console.nodepools import rules
@@ -315,6 +316,11 @@ class RayNodeRow:
         return RAY_NODE_BADGES.get(self.state, "muted")
 
     @property
+    def state_label(self) -> str:
+        labels = {"ALIVE": _("Alive"), "DEAD": _("Dead")}
+        return labels.get(self.state, self.state or "—")
+
+    @property
     def memory_gib(self) -> float:
         return self.memory_bytes / 1024**3
 
@@ -377,6 +383,11 @@ class RayPanel:
     @property
     def pending_deadline(self) -> timedelta:
         return timedelta(seconds=self.cluster.pending_deadline_seconds)
+
+    @property
+    def pending_deadline_text(self) -> str:
+        """The deadline as a person reads it ("10 minutes"), in the active language."""
+        return timesince(self.now - self.pending_deadline, self.now)
 
     @property
     def probe(self) -> dict:

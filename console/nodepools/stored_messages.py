@@ -52,3 +52,25 @@ MESSAGES += [
     _scalars.FILE_NOT_EVENTS,
     _scalars.FILE_TRUNCATED,
 ]
+
+# raycluster/client.py: why a Ray head did not answer as needed (English, from the HTTP client; stored as a
+# Ray pool's health message and shown as a form error), and the interpreter probe's own message.
+MESSAGES += [
+    gettext_noop("The Ray head at %(address)s did not answer in time."),
+    gettext_noop("Could not reach the Ray head at %(address)s: %(reason)s"),
+    gettext_noop("The Ray head at %(address)s is not answering (%(code)s to %(what)s)."),
+    gettext_noop("The Ray head at %(address)s refused %(what)s (%(code)s): check the auth header."),
+    gettext_noop("The Ray head answered %(code)s to %(what)s: %(body)s"),
+    gettext_noop("%(address)s answered %(what)s with something that is not JSON: is it a Ray dashboard?"),
+    gettext_noop("%(address)s is not a Ray dashboard: it has no /api/version."),
+    gettext_noop("%(address)s answered /api/version without a ray_version: is it a Ray dashboard?"),
+    gettext_noop(
+        "Ray %(version)s is not supported: the console needs Ray %(needed)s or newer "
+        "(its Jobs API must accept entrypoint_memory)."
+    ),
+    gettext_noop("%(address)s answered /api/v0/nodes in an unknown shape."),
+    gettext_noop("Use the dashboard's address with http:// or https://, such as http://ray-head:8265."),
+    gettext_noop("The address is http(s)://host:port only: no query, fragment or credentials in it."),
+    gettext_noop("The dashboard address is not valid: %(reason)s"),
+    gettext_noop("The probe did not finish within %(s)s s (Ray says: %(m)s)"),
+]

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from console.accounts.permissions import site_admin_required
 from console.core.forms import apply_validation_error
 from console.core.htmx import is_partial, redirect_after_post, render_page
+from console.core.stored_text import localize
 from console.nodepools import actions, selectors
 from console.nodepools.billing import node_billing
 from console.nodepools.forms import ConfirmForm, NodeBillingForm, PoolForm, RayPoolForm
@@ -50,7 +51,7 @@ def ray_pool_create(request):
         try:
             pool = ray_services.ray_pool_create(actor=request.user, **form.service_fields())
         except ValidationError as error:
-            apply_validation_error(form, error)
+            apply_validation_error(form, _read_back(error))
         else:
             # What the interpreter on the Ray nodes really is, found by a short Ray job (a few seconds).
             ray_services.ray_interpreter_probe_request(cluster_id=pool.ray.pk)
@@ -63,6 +64,15 @@ def ray_pool_create(request):
     return render_page(request, "nodepools/ray_pool_form.html", {"form": form}, fragment="ray-pool-form")
 
 
+def _read_back(error: ValidationError) -> ValidationError:
+    """The errors in the reader's language: a Ray head's reason comes from the HTTP client in English."""
+    if hasattr(error, "error_dict"):
+        return ValidationError(
+            {field: [localize(m) for m in messages] for field, messages in error.message_dict.items()}
+        )
+    return ValidationError([localize(m) for m in error.messages])
+
+
 def _ray_pool_edit(request, pool):
     cluster = selectors.ray_cluster_of(pool)
     form = RayPoolForm(request.POST or None, initial=RayPoolForm.initial_for(pool, cluster), cluster=cluster)
@@ -70,7 +80,7 @@ def _ray_pool_edit(request, pool):
         try:
             ray_services.ray_pool_update(actor=request.user, pool=pool, **form.service_fields())
         except ValidationError as error:
-            apply_validation_error(form, error)
+            apply_validation_error(form, _read_back(error))
         else:
             saved = selectors.ray_cluster_of(pool)
             if (saved.interpreter, saved.address) != (cluster.interpreter, cluster.address):
@@ -78,9 +88,7 @@ def _ray_pool_edit(request, pool):
                 ray_services.ray_interpreter_probe_request(cluster_id=saved.pk)
             messages.success(request, _("Pool “%(name)s” updated.") % {"name": pool.name})
             return redirect_after_post(request, "nodepools:pool_detail", pool_id=pool.pk)
-    return render_page(
-        request, "nodepools/ray_pool_form.html", {"form": form, "pool": pool}, fragment="ray-pool-form"
-    )
+    return render_page(request, "nodepools/ray_pool_form.html", {"form": form, "pool": pool}, fragment="ray-pool-form")
 
 
 @site_admin_required
@@ -138,7 +146,7 @@ def ray_cluster_check(request, pool_id):
         messages.error(
             request,
             _("The Ray cluster of pool “%(name)s” is unreachable: %(reason)s")
-            % {"name": pool.name, "reason": cluster.message},
+            % {"name": pool.name, "reason": localize(cluster.message)},
         )
     return redirect("nodepools:pool_detail", pool_id=pool.pk)
 

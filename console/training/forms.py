@@ -6,7 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from console.nodepools.models import Pool
+from console.nodepools.models import Pool, PoolKind
 from console.storage.forms import ObsFolderField
 from console.training import params
 from console.training.models import Algorithm, CpuArch, Engine, Flavor, FlavorType
@@ -200,7 +200,8 @@ class JobForm(forms.Form):
         self.fields["algorithm"].queryset = Algorithm.objects.filter(project=project).select_related("engine")
         self.fields["flavor"].choices = flavor_labels or []
         self.fields["pool"].choices = [("", _("— default pool —"))] + [
-            (name, name) for name in Pool.objects.order_by("name").values_list("name", flat=True)
+            (name, _("%(name)s (Ray cluster)") % {"name": name} if kind == PoolKind.RAY else name)
+            for name, kind in Pool.objects.order_by("name").values_list("name", "kind")
         ]
         self.fields["log_export_path"].bind(project=project)
         self.fields["model_version"].choices = [("", _("— none —"))] + [

@@ -161,6 +161,8 @@ ALLOWED_WORDS = {
     "HTTP", "HTTPS", "SSH", "AK", "SK", "ID", "IDs", "UUID", "UTC", "HTMX", "GitHub", "Linux", "Docker", "pip",
     "awq", "AWQ", "fp8", "FP8", "bf16", "BF16", "fp16", "int8", "int4", "torch", "torchrun", "MoE", "SIGTERM",
     "SIGKILL", "stdout", "stderr", "PID", "LLM", "NLP", "CV", "QPS", "TCP", "DNS", "OS",
+    # Ray cluster pools: Ray, its Dashboard and Jobs API as Ray names them; HTTP header names and schemes
+    "Ray", "Dashboard", "Jobs", "Authorization", "Bearer",
     # units
     "GB", "MB", "KB", "GiB", "MiB", "KiB", "TB", "B", "ms", "s", "h", "min", "vCPUs",
     # catalog and API vocabulary quoted as is (field names, file names)

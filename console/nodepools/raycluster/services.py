@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 
 from console.audit.services import audit_record
 from console.core.secrets import decrypt_secret, encrypt_secret
+from console.core.stored_text import localize
 from console.nodepools.models import BillingMode, Pool, PoolKind, RayCluster, name_validator
 from console.nodepools.raycluster.client import (
     RayClient,
@@ -73,7 +74,8 @@ def _clean_fields(*, address, auth_header, interpreter, console_url, max_concurr
     try:
         address = normalise_address(address)
     except ValueError as error:
-        errors["address"] = _("The dashboard address is not valid: %(reason)s") % {"reason": error}
+        # The client has no Django: its reason (English) is read back here, in the reader's language.
+        errors["address"] = _("The dashboard address is not valid: %(reason)s") % {"reason": localize(str(error))}
     auth_header = (auth_header or "").strip()
     if auth_header and (len(auth_header) > 64 or not set(auth_header) <= HEADER_NAME_CHARS):
         errors["auth_header"] = _("A header name is 1–64 letters, digits or '-', such as Authorization.")
