@@ -71,6 +71,31 @@ MESSAGES = [
     gettext_noop("Uploading the outputs failed: %(error)s"),
     gettext_noop("Internal error in the runner: %(error)s"),
     gettext_noop("The runner on node %(node)s was terminated (SIGTERM)."),
+    # services/ray_jobs.py (a Ray pool's jobs) and ray_views.py
+    gettext_noop("Submitting to the Ray cluster of pool %(pool)s."),
+    gettext_noop(
+        "The Ray cluster of pool %(pool)s is unreachable (%(why)s): the job is submitted when its head answers."
+    ),
+    gettext_noop("no answer"),
+    gettext_noop(
+        "Pool %(pool)s runs %(max)s Ray jobs at once (its cap protects the Ray head): "
+        "the job is submitted when one ends."
+    ),
+    gettext_noop("Pool %(pool)s is no longer a Ray pool."),
+    gettext_noop("The Ray head of pool %(pool)s did not answer (%(why)s): submitting again shortly."),
+    gettext_noop("The Ray cluster of pool %(pool)s refused the job: %(why)s"),
+    gettext_noop("%(task)s: found already submitted to Ray as %(id)s (an earlier attempt got through)."),
+    gettext_noop("%(task)s: submitted to the Ray cluster of pool %(pool)s as %(id)s."),
+    gettext_noop("Ray: %(message)s"),
+    gettext_noop(
+        "The Ray head of pool %(pool)s no longer knows job %(id)s: it restarted or dropped the job. "
+        "Its log up to then is kept; run the job again."
+    ),
+    gettext_noop("Ray did not start the job within %(seconds)s s (the pool's pending deadline): %(why)s"),
+    gettext_noop("Ray stopped the job: %(why)s"),
+    gettext_noop("The training process exited with code %(code)s. Ray: %(message)s"),
+    gettext_noop("Ray reports the job failed: %(message)s"),
+    gettext_noop("Ray reports the job failed."),
     # Put together in code: "<phase>: <reason>" (a finished event), "<task>: <message>" and a list.
     ("%(phase)s: %(reason)s", {"phase": _PHASE_IDS}),
     *_PHASE_IDS,

@@ -450,12 +450,17 @@ def _outcome(task: TrainingTask, ray_job: RayJob) -> tuple[str, str, int | None]
         reason = task.stop_reason or _("Ray stopped the job: %(why)s") % {"why": first_line or "STOPPED"}
         return TaskStatus.TERMINATED, reason, None
     code = ray_job.exit_code
-    if code is not None:
+    if code is not None and first_line:
+        message = _("The training process exited with code %(code)s. Ray: %(message)s") % {
+            "code": code,
+            "message": first_line,
+        }
+    elif code is not None:
         message = _("The training process exited with code %(code)s.") % {"code": code}
+    elif first_line:
+        message = _("Ray reports the job failed: %(message)s") % {"message": first_line}
     else:
         message = _("Ray reports the job failed.")
-    if first_line:
-        message += " " + _("Ray: %(message)s") % {"message": first_line}
     return TaskStatus.FAILED, message, code
 
 
