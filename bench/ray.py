@@ -19,32 +19,25 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 from bench.training import ensure_database, percentile, setup_django
+from tests.ray_head import RAY, LocalRayHead, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-RAY = Path(sys.executable).with_name("ray")
 RAY_POLL_SECONDS = "0.2"  # production default 3 s; the Ray side's Running is seen at the next cycle
 TERMINAL = ("Completed", "Failed", "Abnormal", "Terminated")
 DOWNLOADED = re.compile(r"\[modelarts bootstrap\] downloaded .* in ([0-9.]+) s\.")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def var_dir() -> Path:
@@ -59,9 +52,10 @@ def var_dir() -> Path:
 class Started:
     """A subprocess in a session of its own; ``stop`` ends it, its group and every descendant."""
 
-    def __init__(self, name: str, argv: list[str], *, env: dict | None = None):
+    def __init__(self, name: str, argv: list[str], *, env: dict | None = None, log_name: str = ""):
         self.name = name
-        self.log_path = var_dir() / f"bench-ray-{name}.log"
+        # One log per role, overwritten by the next run (in CONSOLE_VAR_DIR).
+        self.log_path = var_dir() / f"bench-ray-{log_name or name}.log"
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             argv, cwd=ROOT, env=env or dict(os.environ), stdout=self.log, stderr=subprocess.STDOUT,
@@ -123,14 +117,14 @@ class Started:
         return alive
 
 
-def start_celery(name: str, *, queues: str, beat: bool, env: dict) -> Started:
+def start_celery(name: str, *, role: str, queues: str, beat: bool, env: dict) -> Started:
     argv = [
         sys.executable, "-m", "celery", "-A", "console", "worker", "--loglevel", "INFO", "--concurrency", "2",
         "--queues", queues, "--hostname", f"{name}@%h", "--without-mingle", "--without-gossip",
     ]  # fmt: skip
     if beat:
-        argv += ["--beat", "--schedule", str(var_dir() / f"bench-ray-beat-{name}")]
-    worker = Started(name, argv, env=dict(os.environ, PYTHONUNBUFFERED="1", **env))
+        argv += ["--beat", "--schedule", str(var_dir() / "bench-ray-beat")]
+    worker = Started(name, argv, env=dict(os.environ, PYTHONUNBUFFERED="1", **env), log_name=role)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if " ready." in worker.output():
@@ -161,63 +155,6 @@ def start_console(port: int) -> Started:
             raise SystemExit(f"the console server exited:\n{server.output()[-2000:]}")
         time.sleep(0.3)
     raise SystemExit("the console server did not answer in 60 s")
-
-
-class RayHead(Started):
-    """`ray start --head --block` on free ports and a temp dir of its own, as the integration tests
-    start it (GCS off 6379: Redis is there). Stopped by its own process ids, never `ray stop`
-    (that would stop every Ray head on the machine, other engineers' too)."""
-
-    def __init__(self):
-        self.temp_dir = tempfile.mkdtemp(prefix="ma-bench-ray-", dir="/tmp")  # short: Ray's socket paths
-        self.dashboard_port = free_port()
-        self.address = f"http://127.0.0.1:{self.dashboard_port}"
-        ports = {
-            "--port": free_port(), "--ray-client-server-port": free_port(),
-            "--dashboard-agent-listen-port": free_port(), "--dashboard-agent-grpc-port": free_port(),
-            "--runtime-env-agent-port": free_port(), "--metrics-export-port": free_port(),
-        }  # fmt: skip
-        argv = [
-            str(RAY), "start", "--head", "--block", f"--temp-dir={self.temp_dir}", "--num-cpus=4", "--num-gpus=0",
-            "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}",
-            "--disable-usage-stats", *(f"{flag}={port}" for flag, port in ports.items()),
-        ]  # fmt: skip
-        env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_agent_register_timeout_ms="120000")
-        super().__init__("ray-head", argv, env=env)
-
-    def wait_ready(self, timeout: float = 180) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.family()
-            try:
-                if httpx.get(f"{self.address}/api/jobs/", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None:
-                raise SystemExit(f"ray start exited:\n{self.output()[-3000:]}")
-            time.sleep(0.5)
-        raise SystemExit(f"the Ray dashboard's Jobs API did not answer in {timeout:.0f} s")
-
-    def family(self) -> list:
-        import psutil
-
-        found = super().family()
-        # Workers the raylet starts carry the session dir (under our temp dir) on their command line.
-        for process in psutil.process_iter(["pid", "cmdline"]):
-            try:
-                if self.temp_dir in " ".join(process.info["cmdline"] or ()):
-                    self.seen.setdefault(process.pid, process)
-            except psutil.Error:
-                pass
-        return list(self.seen.values()) if found is not None else []
-
-    def stop(self, timeout: float = 30) -> None:
-        super().stop(timeout)
-        if not self.leftovers():
-            shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 # --- part 1: submit → Running on both kinds of pool --------------------------------------------
@@ -257,8 +194,12 @@ def tiny_algorithm(user, project, bucket, engine):
     )  # fmt: skip
 
 
-def run_one(user, project, bucket, algorithm, pool, name: str) -> dict:
-    """One job: create → Running (as the API's status reads it) → Completed. Returns its timings."""
+def run_one(user, project, bucket, algorithm, pool, name: str, *, ray_logs: Path | None = None, alive=None) -> dict:
+    """One job: create → Running (as the API's status reads it) → Completed. Returns its timings.
+
+    ``ray_logs``: the head's log folder, where Ray's job supervisor notes when it set the job RUNNING;
+    ``alive()`` raises when a process the benchmark started has died (no waiting out the timeouts then).
+    """
     from django.utils import timezone
 
     from console.training.models import TaskLogChunk, TrainingJob
@@ -282,10 +223,14 @@ def run_one(user, project, bucket, algorithm, pool, name: str) -> dict:
             break
         if time.monotonic() - submitted > 180:
             raise SystemExit(f"job {name} stuck in {phase}: {job.phase_reason}")
+        if alive:
+            alive()
         time.sleep(0.02)
     while job.phase not in TERMINAL:
         if time.monotonic() - submitted > 300:
             raise SystemExit(f"job {name} did not end in 300 s: {job.phase} {job.phase_reason}")
+        if alive:
+            alive()
         time.sleep(0.1)
         job.refresh_from_db()
     completed = time.monotonic() - submitted
@@ -302,28 +247,46 @@ def run_one(user, project, bucket, algorithm, pool, name: str) -> dict:
     result = {"running": running, "completed": completed, "scheduled": ms(job.created_at, task.assigned_at)}
     if task.executor == "ray":
         download = DOWNLOADED.search(log)
+        ray_running_at = supervisor_running_at(ray_logs, task.ray_submission_id) if ray_logs else None
         result.update(
             submit=ms(task.assigned_at, task.ray_submitted_at),
-            rest=ms(task.ray_submitted_at, seen_at),
-            download=float(download.group(1)) * 1000 if download else float("nan"),
+            ray_start=ms(task.ray_submitted_at, ray_running_at),
+            seen=ms(ray_running_at, seen_at),
+            download=float(download.group(1)) if download else float("nan"),
         )
     else:
         result.update(runner_up=ms(task.assigned_at, task.started_at), prepared=ms(task.started_at, task.running_at))
     return result
 
 
+def supervisor_running_at(logs: Path, submission_id: str):
+    """When Ray set the job RUNNING: its job supervisor logs "Submitting job with RAY_ADDRESS" right
+    after it (ray/dashboard/modules/job/job_supervisor.py), in local time, to the millisecond."""
+    from datetime import datetime
+
+    path = logs / "jobs" / f"supervisor-{submission_id}.log"
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if "Submitting job with RAY_ADDRESS" in line:
+            return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").astimezone()
+    return None
+
+
 def describe(kind: str, index, result: dict) -> str:
     head = f"  {kind:4s} {index!s:>7s}: submit→Running {result['running'] * 1000:5.0f} ms"
     if kind == "ray":
         return (head + f" (scheduled {result['scheduled']:4.0f} + submitted {result['submit']:4.0f}"
-                f" + Ray RUNNING, seen by the poller {result['rest']:5.0f} ms); bootstrap download"
-                f" {result['download']:4.0f} ms; submit→Completed {result['completed']:5.1f} s")  # fmt: skip
+                f" + Ray PENDING→RUNNING {result['ray_start']:5.0f} + seen {result['seen']:4.0f} ms);"
+                f" then bootstrap download {result['download']:.1f} s; submit→Completed {result['completed']:4.1f} s")  # fmt: skip
     return (head + f" (scheduled {result['scheduled']:4.0f} + runner up {result['runner_up']:4.0f}"
-            f" + prepared {result['prepared']:4.0f} ms); submit→Completed {result['completed']:5.1f} s")  # fmt: skip
+            f" + prepared {result['prepared']:4.0f} ms); submit→Completed {result['completed']:4.1f} s")  # fmt: skip
 
 
 def bench_submit(count: int) -> dict:
-    from console.nodepools.models import Node, NodeState, Pool
+    from console.nodepools.models import Node, Pool
     from console.nodepools.raycluster.services import ray_pool_create
     from console.training.models import Flavor, TrainingJob
 
@@ -337,38 +300,62 @@ def bench_submit(count: int) -> dict:
     started: list[Started] = []
     results: dict[str, list[dict]] = {"own": [], "ray": []}
     try:
-        head = RayHead()
+        head = LocalRayHead(log_path=var_dir() / "bench-ray-head.log")
         started.append(head)
         console_port = free_port()
         started.append(start_console(console_port))
         print(f"  console at http://127.0.0.1:{console_port}; waiting for the Ray head ({head.address}) …")
-        head.wait_ready()
+        head.start()
         ray_pool = ray_pool_create(
             actor=user, name=f"bench-ray-{tag}", address=head.address, interpreter=sys.executable,
             console_url=f"http://127.0.0.1:{console_port}", max_concurrent_jobs=4, pending_deadline_seconds=300,
         )  # fmt: skip
         started.append(
-            start_celery(f"bench-ray-platform-{tag}", queues="platform", beat=True, env={"RAY_POLL_SECONDS": RAY_POLL_SECONDS})
+            start_celery(
+                f"bench-ray-platform-{tag}", role="platform", queues="platform", beat=True,
+                env={"RAY_POLL_SECONDS": RAY_POLL_SECONDS},
+            )
         )  # fmt: skip
         # A node only (no platform queue, no beat): the node agent adds pool.<pool> and node.<name> once registered.
         node_name = f"bench-node-{tag}"
         started.append(
             start_celery(
-                node_name, queues=f"node.{node_name}", beat=False,
+                node_name, role="node", queues=f"node.{node_name}", beat=False,
                 env={"CONSOLE_NODE_POOL": own_pool.name, "CONSOLE_NODE_NAME": node_name},
             )
         )  # fmt: skip
+        # Live = registered and heartbeating: on a loaded machine the engine probe can outlast the
+        # node timeout between registration and the first heartbeat (then the node takes no job).
         deadline = time.monotonic() + 60
-        while not Node.objects.filter(name=node_name, state=NodeState.AVAILABLE).exists():
+        while not Node.objects.live().filter(name=node_name).exists():
             if time.monotonic() > deadline:
-                raise SystemExit(f"node {node_name} did not register in 60 s")
+                raise SystemExit(f"node {node_name} is not live 60 s after its worker was ready")
             time.sleep(0.2)
         engine = Node.objects.get(name=node_name).engines.first()
         algorithm = tiny_algorithm(user, project, bucket, engine)
         pools = {"own": own_pool, "ray": ray_pool}
+
+        def alive():
+            for process in started:
+                if process.process.poll() is not None:
+                    raise SystemExit(
+                        f"{getattr(process, 'name', 'the Ray head')} exited (code {process.process.returncode})"
+                        f" mid-run: see {process.log_path}. A `ray stop` anywhere on this machine stops every"
+                        " Ray head, this one too: run the benchmark again when no other Ray head is in use."
+                    )
+
         for index in range(count + 1):
             for kind in ("own", "ray"):  # interleaved: both see the same machine load
-                result = run_one(user, project, bucket, algorithm, pools[kind], f"{kind}-{index}")
+                result = run_one(
+                    user,
+                    project,
+                    bucket,
+                    algorithm,
+                    pools[kind],
+                    f"{kind}-{index}",
+                    ray_logs=head.logs_dir(),
+                    alive=alive,
+                )
                 if index == 0:
                     print(describe(kind, "warm-up", result) + "  (not counted)")
                     continue
@@ -436,18 +423,35 @@ def bench_poller(sizes: list[int], others: int, cycles: int = 5) -> list[dict]:
             jobs = TrainingJob.objects.bulk_create(
                 [
                     TrainingJob(
-                        project=project, name=f"r{size}-{i}", algorithm=algorithm,
-                        algorithm_spec={"name": "a", "engine": engine.snapshot()}, engine=engine, flavor=flavor,
-                        flavor_spec=flavor.snapshot(), pool=pool, phase="Running", secondary_phase="Running",
-                        nodes_assigned_at=now, start_time=now,
+                        project=project,
+                        name=f"r{size}-{i}",
+                        algorithm=algorithm,
+                        algorithm_spec={"name": "a", "engine": engine.snapshot()},
+                        engine=engine,
+                        flavor=flavor,
+                        flavor_spec=flavor.snapshot(),
+                        pool=pool,
+                        phase="Running",
+                        secondary_phase="Running",
+                        nodes_assigned_at=now,
+                        start_time=now,
                     )  # fmt: skip
                     for i in range(size)
                 ]
             )
             tasks = [
                 TrainingTask(
-                    job=job, index=0, name="worker-0", executor="ray", status="running", node_name=ray_node_label(pool),
-                    assigned_at=now, started_at=now, running_at=now, heartbeat_at=now, ray_submitted_at=now,
+                    job=job,
+                    index=0,
+                    name="worker-0",
+                    executor="ray",
+                    status="running",
+                    node_name=ray_node_label(pool),
+                    assigned_at=now,
+                    started_at=now,
+                    running_at=now,
+                    heartbeat_at=now,
+                    ray_submitted_at=now,
                     ray_status="RUNNING",
                 )  # fmt: skip
                 for job in jobs
@@ -507,6 +511,15 @@ def report_submit(results: dict) -> None:
         running = [r["running"] * 1000 for r in results[kind]]
         completed = [r["completed"] * 1000 for r in results[kind]]
         body.append([f"submit → Running, {label}", str(len(running)), *stats(running)])
+        parts = (
+            (("submit", "  of which ray_submit (POST)"), ("ray_start", "  of which Ray PENDING → RUNNING"),
+             ("seen", "  of which RUNNING → shown (poller)"))
+            if kind == "ray" else (("runner_up", "  of which runner up"), ("prepared", "  of which prepared"))
+        )  # fmt: skip
+        for key, name in parts:
+            values = [r[key] for r in results[kind] if r[key] == r[key]]  # NaN: not found in Ray's log
+            if values:
+                body.append([name, str(len(values)), *stats(values)])
         body.append([f"submit → Completed, {label}", str(len(completed)), *stats(completed)])
     print(table(["figure (ms)", "jobs", "p50", "p95", "max"], body))
 
@@ -542,6 +555,7 @@ def main() -> None:
         raise SystemExit(f"ray is not installed beside {sys.executable} (requirements-test.txt pins ray[default]).")
     ensure_database()
     setup_django()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
     if not args.skip_jobs:
         print(f"submit → Running over {args.jobs} jobs per pool (examples/tiny_train, epochs=1, interleaved; "
               f"RAY_POLL_SECONDS={RAY_POLL_SECONDS} in the platform worker):")  # fmt: skip

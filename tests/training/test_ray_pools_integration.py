@@ -6,17 +6,13 @@ The head-restart test is last: it restarts the shared head.
 
 from __future__ import annotations
 
-import os
 import platform
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import pytest
@@ -27,12 +23,12 @@ from console.nodepools.raycluster.services import ray_interpreter_probe, ray_poo
 from console.training.models import JobEvent, TaskScalarSeries, TrainingTask
 from console.training.phases import Executor, Phase, SecondaryPhase, TaskStatus
 from console.training.services import training_job_stop
+from tests.ray_head import RAY, LocalRayHead
 from tests.training.conftest import FAST, wait_for
 from tests.training.test_jobs_integration import log_text, phase_of, submit, tiny_algorithm, wait_phase
 
 pytestmark = pytest.mark.integration
 
-RAY = Path(sys.executable).with_name("ray")
 RAY_FAST = {
     "RAY_POLL_SECONDS": "0.5",
     "RAY_CLUSTER_REFRESH_SECONDS": "1",
@@ -41,57 +37,13 @@ RAY_FAST = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RayHead:
-    """`ray start --head` on ports of its own (GCS off 6379: Redis is there), small and local."""
-
-    def __init__(self):
-        self.gcs_port = free_port()
-        self.dashboard_port = free_port()
-        self.address = f"http://127.0.0.1:{self.dashboard_port}"
-        self.env = {
-            **os.environ,
-            "RAY_USAGE_STATS_ENABLED": "0",
-            # A loaded 2-core machine registers the dashboard agent slowly.
-            "RAY_agent_register_timeout_ms": "120000",
-            "RAY_JOB_STOP_WAIT_TIME_S": "2",
-        }
-
-    def start(self):
-        command = [
-            str(RAY), "start", "--head", f"--port={self.gcs_port}", "--num-cpus=4", "--num-gpus=0",
-            "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}",
-            "--disable-usage-stats",
-        ]  # fmt: skip
-        subprocess.run(command, env=self.env, check=True, capture_output=True, timeout=180)
-        wait_for(self._jobs_api_ready, timeout=90, interval=0.5, message="the Ray dashboard's Jobs API")
-
-    def _jobs_api_ready(self) -> bool:
-        try:
-            return httpx.get(f"{self.address}/api/jobs/", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def stop(self):
-        subprocess.run([str(RAY), "stop", "--force"], env=self.env, capture_output=True, timeout=120)
-
-    def client(self) -> RayClient:
-        return RayClient(self.address)
-
-
 @pytest.fixture(scope="module")
 def ray_head():
     if not RAY.exists():
         pytest.fail(f"ray is not installed beside {sys.executable} (requirements-test.txt pins ray[default])")
-    head = RayHead()
-    head.start()
+    head = LocalRayHead(num_cpus=4).start()
     yield head
-    head.stop()
+    head.stop(remove=True, kill=True)
 
 
 @pytest.fixture(autouse=True)
@@ -124,8 +76,8 @@ def platform_worker(celery_worker_process):
     return start
 
 
-def ray_jobs_of(head: RayHead, job) -> list:
-    with head.client() as client:
+def ray_jobs_of(head: LocalRayHead, job) -> list:
+    with RayClient(head.address) as client:
         return [j for j in client.jobs() if j.metadata.get("modelarts_job_id") == str(job.uuid)]
 
 
@@ -283,7 +235,7 @@ def test_zz_a_restarted_ray_head_makes_its_running_job_lost_and_the_console_keep
     )  # fmt: skip
     wait_phase(job, Phase.RUNNING, timeout=120)
     wait_for(lambda: "epoch" in log_text(job.tasks.get()).lower(), timeout=30, message="the first epochs in the log")
-    ray_head.stop()
+    ray_head.stop(kill=True)  # the head crashes and comes back without its jobs
     wait_for(
         lambda: not RayCluster.objects.get(pool=ray_pool).reachable, timeout=30, message="the pool to show unreachable"
     )
