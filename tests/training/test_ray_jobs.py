@@ -426,3 +426,12 @@ def test_the_operations_view_shows_a_ray_pools_health_and_the_jobs_ray_runs(
     page = client_for(site_admin).get("/admin/operations/").content.decode()
     assert 'data-ray-pool="ray-fake"' in page and "Reachable" in page
     assert 'data-on-ray="on-ray"' in page and 'data-waiting-job="in-line"' in page
+
+
+def test_the_job_page_of_a_ray_job_names_its_cluster_and_says_why_the_resource_charts_are_empty(
+    ray_pool, fake_ray, storage_project, member, algorithm, bucket_name, client_for
+):
+    job, _task = submitted_job(storage_project, member, algorithm, bucket_name, ray_pool, "page")
+    url = f"/projects/{storage_project.project_id}/training/jobs/{job.uuid}/"
+    page = client_for(member).get(url).content.decode()
+    assert "ray:ray-fake" in page and "data-ray-metrics-note" in page
