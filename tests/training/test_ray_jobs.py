@@ -435,3 +435,58 @@ def test_the_job_page_of_a_ray_job_names_its_cluster_and_says_why_the_resource_c
     url = f"/projects/{storage_project.project_id}/training/jobs/{job.uuid}/"
     page = client_for(member).get(url).content.decode()
     assert "ray:ray-fake" in page and "data-ray-metrics-note" in page
+
+
+# --- the bootstrap's URLs -------------------------------------------------------------------------
+
+
+def bootstrap_root(fake_ray, task) -> str:
+    """The path part of the spec URL Ray got (its credential included), without "spec"."""
+    words = shlex.split(fake_ray.jobs[task.ray_submission_id]["request"]["entrypoint"])
+    return words[2].removeprefix("http://console.example:8000").removesuffix("spec")
+
+
+def test_the_spec_lists_the_tasks_files_with_signed_urls_and_the_same_arguments_as_a_node(
+    ray_pool, fake_ray, storage_project, member, algorithm, bucket_name, client
+):
+    _job, task = submitted_job(storage_project, member, algorithm, bucket_name, ray_pool, "spec",
+                               parameters=[{"name": "epochs", "value": "2"}])  # fmt: skip
+    root = bootstrap_root(fake_ray, task)
+    spec = client.get(root + "spec").json()
+    assert spec["argv"][0] == "/opt/ray-env/bin/python"
+    assert spec["argv"][1] == "\x00WS\x00/code/train.py" and "--epochs=2" in spec["argv"]
+    assert "--data_url=\x00WS\x00/inputs/data_url_0" in spec["argv"]
+    assert "--train_url=\x00WS\x00/outputs/train_url_0" in spec["argv"]
+    code = {f["path"]: f["url"] for f in spec["files"]["code"]}
+    assert "train.py" in code and spec["files"]["inputs"]["data_url"][0]["path"] == "train.csv"
+    body = client.get(code["train.py"].removeprefix("http://console.example:8000"))
+    assert b"".join(body.streaming_content).startswith(b'"""A tiny real training script')
+
+
+def test_the_bootstrap_urls_refuse_a_bad_credential_a_path_outside_and_writes_to_code(
+    ray_pool, fake_ray, storage_project, member, algorithm, bucket_name, bucket_root, client, settings
+):
+    _job, task = submitted_job(storage_project, member, algorithm, bucket_name, ray_pool, "refuse")
+    root = bootstrap_root(fake_ray, task)
+    forged = root.replace("/executor/ray/", "/executor/ray/x")
+    assert client.get(forged + "spec").status_code == 403
+    assert client.get(root + "files/code/code/..%2F..%2Fdata/train.csv").status_code in (400, 404)
+    assert client.get(root + "files/code/code/../secret").status_code in (400, 404)
+    response = client.put(root + "files/code/code/train.py", data=b"print('mine')", content_type="text/plain")
+    assert response.status_code == 405
+    assert "tiny real training script" in (bucket_root / "code" / "tiny" / "train.py").read_text()
+    # An output is written where the job's output folder is, and nowhere else.
+    ok = client.put(
+        root + "files/output/train_url/sub/model.bin", data=b"weights", content_type="application/octet-stream"
+    )
+    assert (
+        ok.status_code == 200 and (bucket_root / "outputs" / "refuse" / "sub" / "model.bin").read_bytes() == b"weights"
+    )
+    # The credential ends with the job (after a short grace for its last upload).
+    TrainingTask.objects.filter(pk=task.pk).update(
+        status=TaskStatus.SUCCEEDED, finished_at=timezone.now() - timedelta(minutes=5)
+    )
+    assert client.get(root + "spec").status_code == 403
+    TrainingTask.objects.filter(pk=task.pk).update(status=TaskStatus.RUNNING, finished_at=None)
+    settings.RAY_CREDENTIAL_MAX_AGE_SECONDS = -1
+    assert client.get(root + "spec").json()["error"] == "This job credential has expired."
