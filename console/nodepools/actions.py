@@ -30,6 +30,7 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Case, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -38,7 +39,7 @@ from console.celery import app
 from console.core.confirm import require_typed_delete
 from console.nodepools import rules
 from console.nodepools.billing import BillingView, billing_effect, node_billing
-from console.nodepools.models import MEMBER_STATES, BillingMode, Node, NodeState, Pool, node_queue_name
+from console.nodepools.models import MEMBER_STATES, BillingMode, Node, NodeState, Pool, PoolKind, node_queue_name
 from console.nodepools.rules import Action, Scope
 from console.nodepools.workloads import Occupant, Stopped
 from console.nodepools.workloads.registry import (
@@ -533,7 +534,12 @@ def pool_delete(*, actor, pool: Pool, confirmation: str) -> None:
     pool.delete()
     if was_default:
         # Jobs that name no pool need one: the oldest remaining pool takes over.
-        heir = Pool.objects.exclude(pk=pool_pk).order_by("created_at", "pk").first()
+        # A pool of registered nodes first: notebooks and services cannot run on a Ray pool.
+        heir = (
+            Pool.objects.exclude(pk=pool_pk)
+            .order_by(Case(When(kind=PoolKind.NODES, then=0), default=1), "created_at", "pk")
+            .first()
+        )
         Pool.objects.filter(pk=heir.pk).update(is_default=True)
         facts["new_default"] = heir.name
     audit_record(

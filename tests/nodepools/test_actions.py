@@ -449,3 +449,15 @@ def test_a_pool_with_nodes_keeps_its_billing_mode(pools, site_admin):
         subscription_months=1,
     )
     assert Pool.objects.get(pk=ppu.pk).hourly_price == Decimal("1.25")
+
+
+def test_the_default_passes_to_a_pool_of_nodes_before_an_older_ray_pool(pools, site_admin):
+    from console.nodepools.models import PoolKind
+
+    ppu, ym, _nodes = pools
+    ray = Pool.objects.create(name="old-ray", kind=PoolKind.RAY)
+    Pool.objects.filter(pk=ray.pk).update(created_at=ppu.created_at.replace(year=2000))
+    Pool.objects.filter(pk=ppu.pk).update(is_default=True)
+    Node.objects.filter(pool=ppu).delete()
+    actions.pool_delete(actor=site_admin, pool=ppu, confirmation="DELETE")
+    assert Pool.objects.get(pk=ym.pk).is_default and not Pool.objects.get(pk=ray.pk).is_default
