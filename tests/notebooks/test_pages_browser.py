@@ -39,6 +39,7 @@ def test_notebook_pages(sign_in_page, screenshot, storage_project, member, defau
     pid = storage_project.project_id
     page.goto(f"{live_server.url}/projects/{pid}/notebooks/")
     page.wait_for_selector("[data-lease-warning]")
+    page.wait_for_load_state("networkidle")  # the base page's own warnings fetch (not made on this page)
     assert page.locator("text=Renew 1 hour").count() == 1
     screenshot("notebooks-list")
     page.click('td a:has-text("analysis")')
