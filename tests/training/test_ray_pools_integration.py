@@ -76,6 +76,18 @@ def platform_worker(celery_worker_process):
     return start
 
 
+def long_job_running(project, member, bucket_name, engine, pool, name):
+    """A 100-epoch job (1 s each) on the Ray pool, once its first epochs are in the log."""
+    algorithm = tiny_algorithm(project, member, bucket_name, engine)
+    job = submit(
+        project, member, algorithm, bucket_name, name,
+        parameters=[{"name": "epochs", "value": "100"}, {"name": "epoch_seconds", "value": "1"}], pool=pool,
+    )  # fmt: skip
+    wait_phase(job, Phase.RUNNING, timeout=120)
+    wait_for(lambda: "epoch" in log_text(job.tasks.get()).lower(), timeout=30, message="the first epochs in the log")
+    return job
+
+
 def ray_jobs_of(head: LocalRayHead, job) -> list:
     with RayClient(head.address) as client:
         return [j for j in client.jobs() if j.metadata.get("modelarts_job_id") == str(job.uuid)]
@@ -137,13 +149,7 @@ def test_stopping_a_running_ray_job_terminates_it_within_ten_seconds(
     ray_head, ray_pool, platform_worker, storage_project, member, examples_in_bucket, flavors, local_engine, bucket_name
 ):
     platform_worker()
-    algorithm = tiny_algorithm(storage_project, member, bucket_name, local_engine)
-    job = submit(
-        storage_project, member, algorithm, bucket_name, "ray-stop",
-        parameters=[{"name": "epochs", "value": "100"}, {"name": "epoch_seconds", "value": "1"}], pool=ray_pool,
-    )  # fmt: skip
-    wait_phase(job, Phase.RUNNING, timeout=120)
-    wait_for(lambda: "epoch" in log_text(job.tasks.get()).lower(), timeout=30, message="the first epochs in the log")
+    job = long_job_running(storage_project, member, bucket_name, local_engine, ray_pool, "ray-stop")
     started = time.monotonic()
     training_job_stop(actor=member, job=job)
     job = wait_phase(job, (Phase.TERMINATED, Phase.ABNORMAL, Phase.FAILED, Phase.COMPLETED), timeout=20)
@@ -228,13 +234,7 @@ def test_zz_a_restarted_ray_head_makes_its_running_job_lost_and_the_console_keep
     ray_head, ray_pool, platform_worker, storage_project, member, examples_in_bucket, flavors, local_engine, bucket_name
 ):
     platform_worker()
-    algorithm = tiny_algorithm(storage_project, member, bucket_name, local_engine)
-    job = submit(
-        storage_project, member, algorithm, bucket_name, "ray-restart",
-        parameters=[{"name": "epochs", "value": "100"}, {"name": "epoch_seconds", "value": "1"}], pool=ray_pool,
-    )  # fmt: skip
-    wait_phase(job, Phase.RUNNING, timeout=120)
-    wait_for(lambda: "epoch" in log_text(job.tasks.get()).lower(), timeout=30, message="the first epochs in the log")
+    job = long_job_running(storage_project, member, bucket_name, local_engine, ray_pool, "ray-restart")
     ray_head.stop(kill=True)  # the head crashes and comes back without its jobs
     wait_for(
         lambda: not RayCluster.objects.get(pool=ray_pool).reachable, timeout=30, message="the pool to show unreachable"

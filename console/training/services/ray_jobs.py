@@ -55,7 +55,7 @@ from console.training.phases import (
 )
 from console.training.ray_bootstrap import bootstrap_package, entrypoint_for, mask_credentials, secrets_of
 from console.training.services.reconcile import reconcile_jobs
-from console.training.services.scheduling import set_waiting
+from console.training.services.scheduling import set_waiting, waiting_jobs
 from console.training.sql import update_returning
 
 logger = logging.getLogger(__name__)
@@ -88,14 +88,7 @@ def ray_pool_schedule(*, pool_id: int) -> list[int]:
         cluster = RayCluster.objects.filter(pool_id=pool_id).first() if pool else None
         if pool is None or cluster is None:
             return []
-        waiting = list(
-            TrainingJob.objects.filter(
-                pool=pool,
-                phase__in=(Phase.CREATING, Phase.PENDING),
-                nodes_assigned_at__isnull=True,
-                deleted_at__isnull=True,
-            ).order_by("created_at", "pk")
-        )
+        waiting = waiting_jobs(pool)
         if not waiting:
             return []
         active = TrainingTask.objects.filter(

@@ -96,6 +96,18 @@ def _waiting_reason(job: TrainingJob, *, pool: Pool, free: list[Node], live: lis
     }
 
 
+def waiting_jobs(pool: Pool) -> list[TrainingJob]:
+    """The pool's jobs still waiting for nodes (or a submission), first come first served."""
+    return list(
+        TrainingJob.objects.filter(
+            pool=pool,
+            phase__in=(Phase.CREATING, Phase.PENDING),
+            nodes_assigned_at__isnull=True,
+            deleted_at__isnull=True,
+        ).order_by("created_at", "pk")
+    )
+
+
 def pool_schedule(*, pool_id: int, local_node_name: str | None = None) -> list[Launch]:
     """Give free nodes to the pool's waiting jobs in order. Returns the runners to launch (after commit)."""
     now = timezone.now()
@@ -104,14 +116,7 @@ def pool_schedule(*, pool_id: int, local_node_name: str | None = None) -> list[L
         pool = Pool.objects.select_for_update().filter(pk=pool_id).first()
         if pool is None:
             return []
-        waiting = list(
-            TrainingJob.objects.filter(
-                pool=pool,
-                phase__in=(Phase.CREATING, Phase.PENDING),
-                nodes_assigned_at__isnull=True,
-                deleted_at__isnull=True,
-            ).order_by("created_at", "pk")
-        )
+        waiting = waiting_jobs(pool)
         if not waiting:
             return []
         live = list(Node.objects.live(now).filter(pool=pool).order_by("name"))
